@@ -1,0 +1,92 @@
+// MESSAGE: what a device publishes. Runs after the WRITE check, so the topic
+// is one of the device's own uplinks. A message is either accepted (and its
+// row queued for the writer) or dropped with a counted reason; never an error
+// that would disconnect the device.
+#include <chrono>
+#include <ctime>
+#include <nlohmann/json.hpp>
+
+#include "broker/broker.hpp"
+#include "core/payload.hpp"
+#include "core/topic_rules.hpp"
+
+namespace rs1 {
+namespace {
+
+std::int64_t unix_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+}  // namespace
+
+int Broker::on_message(mosquitto_evt_message& ev) {
+  Session* session = sessions_.find(ev.client);
+  // Services and admins publish downlinks; the broker routes them as they are.
+  if (!session || session->role != Role::device || !ev.topic) return MOSQ_ERR_SUCCESS;
+  auto parsed = parse_device_topic(ev.topic);
+  if (!parsed || parsed->device_id != session->identity || !is_uplink(parsed->kind)) {
+    return MOSQ_ERR_ACL_DENIED;  // the WRITE check already refused it; belt and braces
+  }
+  metrics_.messages_received_total.fetch_add(1, std::memory_order_relaxed);
+  const std::int64_t now_ms = unix_ms();
+  const std::int64_t now_s = now_ms / 1000;
+
+  auto drop = [&](DropReason reason) {
+    metrics_.count_drop(reason);
+    return MOSQ_ERR_ACL_DENIED;  // not stored, not forwarded; v5 QoS 1 sees PUBACK 0x87
+  };
+
+  switch (rate_limiter_.check(session->identity, now_ms)) {
+    case RateLimiter::Verdict::allow:
+      break;
+    case RateLimiter::Verdict::drop_first: {
+      nlohmann::json details = {{"device_id", session->identity},
+                                {"limit_per_min", options_.rate_limit_per_min}};
+      security_event("rate_limit_exceeded", "warning", mosquitto_client_address(ev.client),
+                     details.dump(), now_s);
+      return drop(DropReason::rate_limited);
+    }
+    case RateLimiter::Verdict::drop:
+      return drop(DropReason::rate_limited);
+  }
+
+  std::string_view payload(static_cast<const char*>(ev.payload), ev.payloadlen);
+  if (auto reason = check_uplink(parsed->kind, payload, options_.max_payload_bytes)) {
+    return drop(*reason);
+  }
+
+  switch (parsed->kind) {
+    case DeviceTopic::telemetry: {
+      TelemetryRow row;
+      row.device_ref = session->device_ref;
+      row.metric = std::string(parsed->metric);
+      row.received_at_ms = now_ms;
+      row.payload = std::string(payload);
+      if (!writer_->add(std::move(row))) return drop(DropReason::queue_full);
+      touch(*session, now_s);
+      break;
+    }
+    case DeviceTopic::state: {
+      auto state = parse_state(payload);
+      if (!state) return drop(DropReason::not_json_object);
+      DeviceUpdate u;
+      u.device_ref = session->device_ref;
+      u.last_seen = now_s;
+      u.state = std::string(payload);
+      u.firmware_version = std::move(state->firmware_version);
+      if (!writer_->add(std::move(u))) return drop(DropReason::queue_full);
+      session->last_seen_written = now_s;
+      break;
+    }
+    default:
+      // ota/status and config/status: validated above; rollouts and zones
+      // consume them.
+      touch(*session, now_s);
+      break;
+  }
+  return MOSQ_ERR_SUCCESS;
+}
+
+}  // namespace rs1

@@ -1,0 +1,172 @@
+#include "core/ingest_writer.hpp"
+
+#include <algorithm>
+
+namespace rs1 {
+namespace {
+
+std::int64_t steady_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+std::size_t bounded_items(const WriteBatch& b) {
+  return b.telemetry.size() +
+         static_cast<std::size_t>(std::count_if(b.devices.begin(), b.devices.end(),
+                                                [](const DeviceUpdate& u) { return !u.online; }));
+}
+
+}  // namespace
+
+IngestWriter::IngestWriter(std::unique_ptr<Store> store, Config config, Metrics& metrics,
+                           LogSink log)
+    : store_(std::move(store)), config_(config), metrics_(metrics), log_(std::move(log)) {
+  thread_ = std::thread([this] { run(); });
+}
+
+IngestWriter::~IngestWriter() { stop(); }
+
+WriteBatch& IngestWriter::back_chunk() {
+  if (pending_.empty() || pending_.back().size() >= config_.batch_max) pending_.emplace_back();
+  return pending_.back();
+}
+
+void IngestWriter::wake_if_needed() {
+  // The writer sleeps until the first item arrives, then until the flush
+  // deadline or a full batch: only those two moments need a wake-up.
+  const WriteBatch& back = pending_.back();
+  if (pending_.size() == 1 && back.size() == 1) {
+    oldest_ = std::chrono::steady_clock::now();
+    oldest_ms_.store(steady_ms(), std::memory_order_relaxed);
+    cv_.notify_one();
+  } else if (back.size() == config_.batch_max) {
+    cv_.notify_one();
+  }
+}
+
+bool IngestWriter::add(TelemetryRow&& row) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (stopping_ || bounded_.load(std::memory_order_relaxed) >= config_.queue_max) return false;
+  back_chunk().telemetry.push_back(std::move(row));
+  metrics_.ingest_queue_depth.store(bounded_.fetch_add(1, std::memory_order_relaxed) + 1,
+                                    std::memory_order_relaxed);
+  wake_if_needed();
+  return true;
+}
+
+bool IngestWriter::add(DeviceUpdate&& update) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (stopping_) return false;
+  if (!update.online) {
+    if (bounded_.load(std::memory_order_relaxed) >= config_.queue_max) return false;
+    bounded_.fetch_add(1, std::memory_order_relaxed);
+  }
+  back_chunk().devices.push_back(std::move(update));
+  wake_if_needed();
+  return true;
+}
+
+void IngestWriter::add(SecurityEvent&& event) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (stopping_) return;
+  back_chunk().events.push_back(std::move(event));
+  wake_if_needed();
+}
+
+void IngestWriter::stop() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (stopping_ && !thread_.joinable()) return;
+    stopping_ = true;
+  }
+  cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+bool IngestWriter::keeping_up() const {
+  if (failing_.load(std::memory_order_relaxed)) return false;
+  std::int64_t oldest = oldest_ms_.load(std::memory_order_relaxed);
+  return oldest == 0 || steady_ms() - oldest <= 10 * config_.flush_interval.count() + 1000;
+}
+
+void IngestWriter::run() {
+  std::unique_lock<std::mutex> lock(mu_);
+  for (;;) {
+    cv_.wait(lock, [&] { return stopping_ || !pending_.empty(); });
+    if (pending_.empty()) break;  // stopping, nothing left
+    if (!stopping_) {
+      cv_.wait_until(lock, oldest_ + config_.flush_interval, [&] {
+        return stopping_ || pending_.size() > 1 || pending_.front().size() >= config_.batch_max;
+      });
+    }
+    WriteBatch batch = std::move(pending_.front());
+    pending_.pop_front();
+    if (pending_.empty()) {
+      oldest_ms_.store(0, std::memory_order_relaxed);
+    } else {
+      // The next chunk's items are younger, but not by much: treat it as
+      // waiting since now so the next commit follows without delay.
+      oldest_ = std::chrono::steady_clock::now() - config_.flush_interval;
+    }
+    lock.unlock();
+    commit(batch);
+    lock.lock();
+  }
+}
+
+void IngestWriter::commit(WriteBatch& batch) {
+  const std::size_t bounded = bounded_items(batch);
+  auto backoff = std::chrono::milliseconds(50);
+  int failures = 0;
+  for (;;) {
+    try {
+      store_->write_batch(batch);
+      metrics_.telemetry_rows_written_total.fetch_add(batch.telemetry.size(),
+                                                      std::memory_order_relaxed);
+      if (failures > 0) {
+        log_(LogLevel::info, "rs1: database writes recovered after " + std::to_string(failures) +
+                                 " failed attempt(s); " + std::to_string(batch.size()) +
+                                 " queued item(s) committed");
+      }
+      failing_.store(false, std::memory_order_relaxed);
+      break;
+    } catch (const std::exception& e) {
+      ++failures;
+      metrics_.write_failures_total.fetch_add(1, std::memory_order_relaxed);
+      failing_.store(true, std::memory_order_relaxed);
+      auto* se = dynamic_cast<const StoreError*>(&e);
+      bool transient = se && se->kind() == StoreError::Kind::transient;
+      if (failures == 1) {
+        log_(LogLevel::error, std::string("rs1: database write failed, will retry: ") + e.what());
+      }
+      bool stopping;
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        stopping = stopping_;
+      }
+      auto now = std::chrono::steady_clock::now();
+      // One grace period for the whole shutdown, not one per batch.
+      if (stopping && give_up_ == std::chrono::steady_clock::time_point{}) {
+        give_up_ = now + config_.shutdown_grace;
+      }
+      // A transient error (full disk, I/O error, lock) is retried for as long
+      // as the broker runs; anything else three times.
+      bool out_of_time = stopping && now >= give_up_;
+      if (out_of_time || (!transient && failures >= 3)) {
+        metrics_.rows_lost_total.fetch_add(batch.telemetry.size(), std::memory_order_relaxed);
+        log_(LogLevel::error, "rs1: gave up on " + std::to_string(batch.size()) +
+                                  " queued item(s) after " + std::to_string(failures) +
+                                  " failed attempt(s): " + e.what());
+        break;
+      }
+      std::unique_lock<std::mutex> lock(mu_);
+      cv_.wait_for(lock, backoff);
+      backoff = std::min(backoff * 2, config_.retry_max);
+    }
+  }
+  std::size_t left = bounded_.fetch_sub(bounded, std::memory_order_relaxed) - bounded;
+  metrics_.ingest_queue_depth.store(left, std::memory_order_relaxed);
+}
+
+}  // namespace rs1
