@@ -103,11 +103,29 @@ Broker::Broker(Options options)
       open_sqlite_store(options_.db_path, StoreRole::reader), seq, std::chrono::milliseconds(250),
       [this](DirectoryUpdate u) { inbox_.post(std::move(u)); }, log_);
 
+  if (options_.http_listen) {
+    health_store_ = open_sqlite_store(options_.db_path, StoreRole::reader);
+    http_ = std::make_unique<HttpListener>(*options_.http_listen, metrics_, [this](std::string& detail) {
+      try {
+        health_store_->schema_version();
+      } catch (const std::exception& e) {
+        detail = std::string("database: ") + e.what();
+        return false;
+      }
+      if (!writer_->keeping_up()) {
+        detail = "writer: commits failing or behind; " + std::to_string(writer_->depth()) + " queued";
+        return false;
+      }
+      return true;
+    });
+  }
+
   broker_log(LogLevel::info, "rs1: serving " + std::to_string(directory_.device_count()) +
                                  " device(s) from " + options_.db_path);
 }
 
 Broker::~Broker() {
+  http_.reset();
   watcher_.reset();
   // DISCONNECT does not fire at shutdown for clients still connected: mark
   // them offline here, then let the writer commit everything queued.
@@ -127,9 +145,18 @@ Broker::~Broker() {
   std::vector<DirectoryUpdate> updates;
   inbox_.drain(logs, updates);
   for (auto& [level, line] : logs) broker_log(level, line);
+  std::string dropped;
+  for (std::size_t i = 0; i < kDropReasonCount; ++i) {
+    auto reason = static_cast<DropReason>(i);
+    if (auto n = metrics_.dropped(reason)) {
+      dropped += std::string(dropped.empty() ? "" : ", ") + drop_reason_name(reason) + " " +
+                 std::to_string(n);
+    }
+  }
   broker_log(LogLevel::info, "rs1: stopped; " +
                                  std::to_string(metrics_.telemetry_rows_written_total.load()) +
-                                 " telemetry row(s) written");
+                                 " telemetry row(s) written; messages dropped: " +
+                                 (dropped.empty() ? "none" : dropped));
 }
 
 void Broker::security_event(const char* type, const char* severity, const char* address,

@@ -18,6 +18,7 @@
 
 #include "core/change_watcher.hpp"
 #include "core/directory.hpp"
+#include "core/http_listener.hpp"
 #include "core/ingest_writer.hpp"
 #include "core/limits.hpp"
 #include "core/log.hpp"
@@ -89,6 +90,8 @@ class Broker {
   LogThrottle denial_throttle_;
   std::unique_ptr<IngestWriter> writer_;
   std::unique_ptr<ChangeWatcher> watcher_;
+  std::unique_ptr<Store> health_store_;  // the HTTP listener's threads, under its lock
+  std::unique_ptr<HttpListener> http_;
 
   std::int64_t started_s_ = 0;
   std::int64_t next_housekeeping_s_ = 0;
