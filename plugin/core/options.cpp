@@ -39,7 +39,12 @@ HostPort parse_host_port(const std::string& name, const std::string& value) {
   if (hp.host.size() > 2 && hp.host.front() == '[' && hp.host.back() == ']') {
     hp.host = hp.host.substr(1, hp.host.size() - 2);
   }
-  hp.port = static_cast<int>(parse_int(name, value.substr(colon + 1), 1, 65535));
+  try {
+    hp.port = static_cast<int>(parse_int(name, value.substr(colon + 1), 1, 65535));
+  } catch (const OptionError&) {
+    // Quote the whole value, not just what follows the colon.
+    fail(name, value, "expected HOST:PORT with PORT between 1 and 65535");
+  }
   return hp;
 }
 
@@ -50,6 +55,11 @@ std::string parse_url(const std::string& name, const std::string& value) {
   std::string url = value;
   while (!url.empty() && url.back() == '/') url.pop_back();  // paths are appended with '/'
   if (url.find_first_of(" \t\r\n") != std::string::npos) fail(name, value, "URL has white space");
+  // "http://" alone would sign URLs like "http:/firmware/…" that no device can fetch.
+  const auto host = url.find("://");
+  if (host == std::string::npos || host + 3 >= url.size() || url[host + 3] == '/') {
+    fail(name, value, "URL has no host");
+  }
   return url;
 }
 

@@ -45,18 +45,6 @@ StoreError::Kind kind_of(int rc) {
   throw StoreError(kind_of(rc), msg);
 }
 
-const char* role_name(Role role) {
-  switch (role) {
-    case Role::admin:
-      return "admin";
-    case Role::service:
-      return "service";
-    case Role::device:
-      return "device";
-  }
-  return "service";
-}
-
 Role role_from(const std::string& s) { return s == "admin" ? Role::admin : Role::service; }
 
 // A statement bound for one use: reset and unbound again when it goes out of
@@ -156,6 +144,9 @@ class SqliteStore final : public Store {
   }
 
   void migrate() override {
+    // Most opens find the schema current: check without taking the write
+    // lock, so a read-only command never waits behind the broker's writer.
+    if (!migrations().empty() && schema_version() >= migrations().back().version) return;
     Transaction tx(*this);
     int current = schema_version();
     for (const auto& m : migrations()) {

@@ -20,6 +20,18 @@ bool is_downlink(DeviceTopic kind) { return !is_uplink(kind); }
 
 }  // namespace
 
+const char* role_name(Role role) {
+  switch (role) {
+    case Role::admin:
+      return "admin";
+    case Role::service:
+      return "service";
+    case Role::device:
+      return "device";
+  }
+  return "device";
+}
+
 bool is_uplink(DeviceTopic kind) {
   switch (kind) {
     case DeviceTopic::state:

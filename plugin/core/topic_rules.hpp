@@ -8,6 +8,7 @@
 namespace rs1 {
 
 enum class Role { device, service, admin };
+const char* role_name(Role role);  // "device", "service", "admin"
 
 // Mosquitto's access flags (MOSQ_ACL_READ/WRITE/SUBSCRIBE/UNSUBSCRIBE).
 enum class Access { read = 1, write = 2, subscribe = 4, unsubscribe = 8 };

@@ -1,0 +1,91 @@
+// The frame every rs1ctl command runs in (SPEC §8): the global --db and
+// --json options, opening the database, the admin_api_access record, output
+// and exit codes. A command only turns its arguments into an Outcome.
+#pragma once
+
+#include <CLI/CLI.hpp>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <set>
+#include <stdexcept>
+#include <string>
+
+#include "core/store.hpp"
+#include "output.hpp"
+
+namespace rs1ctl {
+
+// What a command shows: `document` with --json, `text` (whole lines) without.
+struct Outcome {
+  Json document;
+  std::string text;
+};
+
+// A failure reported as one line with exit status 1: a device that does not
+// exist, a name that is taken.
+class CommandError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// The database of one run, opened on first use: a command that never asks for
+// it (device password) neither needs a database nor writes to the log.
+class Session {
+ public:
+  Session(std::string db_path, std::int64_t now_s) : db_path_(std::move(db_path)), now_s_(now_s) {}
+
+  std::int64_t now() const { return now_s_; }
+  const std::string& db_path() const { return db_path_; }
+
+  // An existing database, migrated. Throws CommandError when there is none,
+  // so a mistyped --db never leaves an empty database behind.
+  rs1::Store& store();
+  // For `init`: creates the directory and the database when missing.
+  rs1::Store& create_store();
+  bool opened() const { return store_ != nullptr; }
+
+ private:
+  rs1::Store& open();
+
+  std::string db_path_;
+  std::int64_t now_s_;
+  std::unique_ptr<rs1::Store> store_;
+};
+
+using Handler = std::function<Outcome(Session&)>;
+
+class Cli {
+ public:
+  // `now_s` is the one "now" of the run: relative times, created_at, the log.
+  explicit Cli(std::int64_t now_s);
+
+  std::int64_t now() const { return now_s_; }
+  CLI::App& app() { return app_; }
+
+  // A group of commands such as `device`; one of them must follow.
+  CLI::App* add_group(const std::string& name, const std::string& description);
+  // A command that runs `handler` when it is the one given.
+  CLI::App* add_command(CLI::App& parent, const std::string& name, const std::string& description,
+                        Handler handler);
+  // Keeps the option's value out of the security log.
+  void mark_secret(const CLI::Option* option) { secret_options_.insert(option); }
+
+  // Parses, runs, prints; returns the exit status.
+  int run(int argc, const char* const* argv);
+
+ private:
+  Json audit_args(const CLI::App& command) const;
+  void record_admin_access(Session& session, const CLI::App& command) const;
+  bool print(const Outcome& outcome) const;
+
+  std::int64_t now_s_;
+  CLI::App app_;
+  std::string db_path_ = "./var/rs1.db";
+  bool json_ = false;
+  std::map<const CLI::App*, Handler> handlers_;
+  std::set<const CLI::Option*> secret_options_;
+};
+
+}  // namespace rs1ctl

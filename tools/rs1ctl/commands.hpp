@@ -1,0 +1,14 @@
+// The commands of SPEC §8, each group registering itself on the Cli.
+#pragma once
+
+#include "cli.hpp"
+
+namespace rs1ctl {
+
+void add_init_command(Cli& cli);
+void add_device_commands(Cli& cli);
+void add_account_commands(Cli& cli);
+void add_telemetry_commands(Cli& cli);
+void add_security_commands(Cli& cli);
+
+}  // namespace rs1ctl
