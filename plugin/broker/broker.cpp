@@ -89,7 +89,11 @@ Broker::Broker(Options options)
   writer_store->migrate();
   // A real write: mosquitto may have dropped to a user that can open the
   // database but not write it, and that must stop the broker now.
-  writer_store->begin_serving(started_s_);
+  try {
+    writer_store->begin_serving(started_s_);
+  } catch (const StoreError& e) {
+    throw std::runtime_error("database " + options_.db_path + " is not writable: " + e.what());
+  }
 
   reader_ = open_sqlite_store(options_.db_path, StoreRole::reader);
   std::int64_t seq = reader_->latest_change();

@@ -7,11 +7,6 @@ namespace {
 
 constexpr std::string_view kRoot = "opticworks/";
 
-bool is_metric_char(char c) {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
-         c == '-' || c == '.';
-}
-
 bool starts_with(std::string_view s, std::string_view prefix) {
   return s.substr(0, prefix.size()) == prefix;
 }
@@ -45,21 +40,10 @@ bool is_uplink(DeviceTopic kind) {
 }
 
 bool is_valid_metric(std::string_view metric) {
-  if (metric.empty() || metric.size() > 128) return false;
-  int levels = 0;
-  std::size_t start = 0;
-  while (start <= metric.size()) {
-    std::size_t end = metric.find('/', start);
-    if (end == std::string_view::npos) end = metric.size();
-    std::string_view level = metric.substr(start, end - start);
-    if (level.empty() || level == "." || level == "..") return false;
-    for (char c : level) {
-      if (!is_metric_char(c)) return false;
-    }
-    if (++levels > 8) return false;
-    start = end + 1;
-  }
-  return true;
+  // SPEC §5 grants the device all of telemetry/#: any suffix is its own
+  // metric. Only an empty one names nothing, and wildcards are never part of
+  // a published topic.
+  return !metric.empty() && metric.find_first_of("+#") == std::string_view::npos;
 }
 
 std::optional<ParsedTopic> parse_device_topic(std::string_view topic) {

@@ -36,8 +36,8 @@ struct ParsedTopic {
 // levels, an invalid device id and a malformed telemetry metric.
 std::optional<ParsedTopic> parse_device_topic(std::string_view topic);
 
-// A telemetry metric: 1-8 levels of [A-Za-z0-9_.-], none empty, "." or "..",
-// at most 128 characters in all.
+// A telemetry metric: the topic after "telemetry/", any non-empty text
+// without wildcards (the device owns all of telemetry/#).
 bool is_valid_metric(std::string_view metric);
 
 // "$share/<group>/<filter>" gives <filter>; any other filter is returned as is.

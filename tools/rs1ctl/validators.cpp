@@ -32,7 +32,7 @@ CLI::Validator metric_check() {
   return CLI::Validator(
       [](std::string& value) -> std::string {
         if (rs1::is_valid_metric(value)) return {};
-        return "'" + value + "' is not a valid metric (1-8 levels of A-Z a-z 0-9 _ . -)";
+        return "'" + value + "' is not a valid metric (non-empty, no + or #)";
       },
       "");
 }
