@@ -1,0 +1,773 @@
+#include "harness.hpp"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <catch2/catch.hpp>
+#include <cerrno>
+#include <csignal>
+#include <cstdlib>
+#include <cstring>
+#include <ctime>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <stdexcept>
+
+extern char** environ;
+
+namespace rs1::it {
+namespace {
+
+namespace fs = std::filesystem;
+
+std::string read_file(const std::string& path, std::size_t offset = 0) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return {};
+  in.seekg(static_cast<std::streamoff>(offset));
+  std::ostringstream out;
+  out << in.rdbuf();
+  return out.str();
+}
+
+std::size_t file_size_or_zero(const std::string& path) {
+  std::error_code ec;
+  auto size = fs::file_size(path, ec);
+  return ec ? 0 : static_cast<std::size_t>(size);
+}
+
+// A port nobody listens on now. Another test may take it before mosquitto
+// binds it: start() retries on "Address already in use".
+int free_port() {
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  REQUIRE(fd >= 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = 0;
+  REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+  socklen_t len = sizeof addr;
+  REQUIRE(::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0);
+  ::close(fd);
+  return ntohs(addr.sin_port);
+}
+
+int tcp_connect(int port) {
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return -1;
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = htons(static_cast<std::uint16_t>(port));
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+    ::close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+ExitStatus status_of(int raw) {
+  ExitStatus s;
+  if (WIFEXITED(raw)) {
+    s.exited = true;
+    s.code = WEXITSTATUS(raw);
+  } else if (WIFSIGNALED(raw)) {
+    s.signal = WTERMSIG(raw);
+  }
+  return s;
+}
+
+bool has_sanitizer_report(const std::string& log) {
+  return contains(log, "AddressSanitizer") || contains(log, "LeakSanitizer") ||
+         contains(log, "UndefinedBehaviorSanitizer") || contains(log, "runtime error:");
+}
+
+std::string tail(const std::string& s, std::size_t n) {
+  return s.size() <= n ? s : "...\n" + s.substr(s.size() - n);
+}
+
+}  // namespace
+
+bool& current_test_failed() {
+  static bool failed = false;
+  return failed;
+}
+
+bool wait_until(const std::function<bool()>& pred, Millis timeout, Millis poll) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  for (;;) {
+    if (pred()) return true;
+    if (std::chrono::steady_clock::now() >= deadline) return pred();
+    std::this_thread::sleep_for(poll);
+  }
+}
+
+std::int64_t unix_s() { return static_cast<std::int64_t>(std::time(nullptr)); }
+
+std::int64_t unix_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+bool contains(const std::string& haystack, const std::string& needle) {
+  return haystack.find(needle) != std::string::npos;
+}
+
+std::size_t count_lines_with(const std::string& text, const std::string& needle) {
+  std::istringstream in(text);
+  std::size_t n = 0;
+  for (std::string line; std::getline(in, line);) {
+    if (contains(line, needle)) ++n;
+  }
+  return n;
+}
+
+BrokerConfig opts(std::vector<std::pair<std::string, std::string>> plugin_options) {
+  BrokerConfig c;
+  c.plugin_options = std::move(plugin_options);
+  return c;
+}
+
+std::string ExitStatus::describe() const {
+  if (exited) return "exited with code " + std::to_string(code);
+  if (signal)
+    return std::string("killed by signal ") + std::to_string(signal) + " (" + strsignal(signal) +
+           ")";
+  return "still running";
+}
+
+// ---------------------------------------------------------------- BrokerRunner
+
+BrokerRunner::BrokerRunner(BrokerConfig config, Start start) : config_(std::move(config)) {
+  char tmpl[] = "/tmp/rs1-it-XXXXXX";
+  REQUIRE(::mkdtemp(tmpl) != nullptr);
+  dir_ = tmpl;
+  db_path_ = config_.db_path.value_or(dir_ + "/rs1.db");
+  conf_path_ = dir_ + "/mosquitto.conf";
+  log_path_ = dir_ + "/mosquitto.log";
+  if (start == Start::now) this->start();
+}
+
+BrokerRunner::~BrokerRunner() {
+  if (pid_ > 0) {
+    // The test is over: stop without asserting; a hang ends in SIGKILL.
+    ::kill(pid_, SIGTERM);
+    if (!reap(true, 30s)) {
+      ::kill(pid_, SIGKILL);
+      reap(true, 10s);
+    }
+  }
+  const std::string text = log();
+  if (has_sanitizer_report(text)) {
+    // Under RS1_SANITIZE the plugin inside mosquitto is instrumented: a
+    // report in the broker's output is a failure of this test.
+    FAIL_CHECK("sanitizer report in the broker log:\n" << tail(text, 16000));
+  }
+  if (current_test_failed()) {
+    std::cerr << "rs1-it: test failed; kept " << dir_ << "\n--- broker log (tail) ---\n"
+              << tail(text, 6000) << "\n--- end of broker log ---\n";
+    return;
+  }
+  if (std::getenv("RS1_IT_KEEP")) {
+    std::cerr << "rs1-it: RS1_IT_KEEP set; kept " << dir_ << "\n";
+    return;
+  }
+  std::error_code ec;
+  fs::remove_all(dir_, ec);
+}
+
+std::string BrokerRunner::log() const { return read_file(log_path_); }
+std::string BrokerRunner::log_of_this_run() const { return read_file(log_path_, log_offset_); }
+std::string BrokerRunner::conf() const { return read_file(conf_path_); }
+
+void BrokerRunner::write_conf() {
+  std::ofstream out(conf_path_, std::ios::trunc);
+  out << "# Generated by the RS-1 integration harness for one test.\n"
+         "per_listener_settings false\n"
+         "allow_anonymous false\n"
+         "persistence false\n"
+         "log_dest stderr\n"
+         "log_type error\n"
+         "log_type warning\n"
+         "log_type notice\n"
+         "log_type information\n"
+         "set_tcp_nodelay true\n";
+  if (config_.keep_user && ::geteuid() == 0) {
+    out << "# Started as root, mosquitto drops to user `mosquitto` unless `user` is\n"
+           "# root; the test made this directory and database as root and must keep\n"
+           "# reading, writing and removing them, so the broker keeps the test's user.\n"
+           "user root\n";
+  }
+  out << "listener " << port_ << " 127.0.0.1\n"
+      << "plugin " << RS1_PLUGIN_PATH << "\n";
+  if (config_.with_db_path) out << "plugin_opt_db_path " << db_path_ << "\n";
+  for (const auto& [name, value] : config_.plugin_options) {
+    out << "plugin_opt_" << name << " " << value << "\n";
+  }
+  out.close();
+  REQUIRE(out.good());
+}
+
+void BrokerRunner::spawn() {
+  log_offset_ = file_size_or_zero(log_path_);
+  int log_fd = ::open(log_path_.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  REQUIRE(log_fd >= 0);
+  int null_fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+  REQUIRE(null_fd >= 0);
+
+  // Everything the child needs is built before fork: after it only
+  // async-signal-safe calls are allowed.
+  std::vector<std::string> args = {RS1_MOSQUITTO_BIN, "-c", conf_path_};
+  std::vector<std::string> env;
+  for (char** e = environ; *e; ++e) {
+    std::string kv(*e);
+    if (kv.rfind("LD_PRELOAD=", 0) == 0 || kv.rfind("ASAN_OPTIONS=", 0) == 0) continue;
+    env.push_back(std::move(kv));
+  }
+#ifdef RS1_ASAN_RUNTIME
+  // The plugin is instrumented and mosquitto is not: the ASan runtime must be
+  // the first library loaded, and libstdc++ must be there when it starts or
+  // its __cxa_throw interceptor has nothing to forward the plugin's
+  // exceptions to. Leaks in mosquitto itself are not ours.
+  env.push_back(std::string("LD_PRELOAD=") + RS1_ASAN_RUNTIME + ":" + RS1_STDCXX_RUNTIME);
+  env.push_back("ASAN_OPTIONS=detect_leaks=0:abort_on_error=0");
+  env.push_back("UBSAN_OPTIONS=print_stacktrace=1");
+#endif
+  std::vector<char*> argv, envp;
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  for (auto& e : env) envp.push_back(e.data());
+  envp.push_back(nullptr);
+  const pid_t parent = ::getpid();
+  const std::optional<rlim_t> fsize = config_.file_size_limit;
+
+  pid_t pid = ::fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) {
+    // Dies with the test, even when ctest kills the test on a timeout.
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (::getppid() != parent) ::_exit(127);
+    ::dup2(null_fd, 0);
+    ::dup2(log_fd, 1);
+    ::dup2(log_fd, 2);
+    // No client socket of the test may live on in the broker.
+#ifdef SYS_close_range
+    if (::syscall(SYS_close_range, 3U, ~0U, 0U) != 0)
+#endif
+    {
+      for (int fd = 3; fd < 4096; ++fd) ::close(fd);
+    }
+    ::signal(SIGPIPE, SIG_DFL);
+    if (fsize) {
+      ::signal(SIGXFSZ, SIG_IGN);  // kept across exec: a write past the limit fails with EFBIG
+      struct rlimit rl;
+      ::getrlimit(RLIMIT_FSIZE, &rl);
+      rl.rlim_cur = *fsize;  // the hard limit stays, so prlimit can raise it again
+      ::setrlimit(RLIMIT_FSIZE, &rl);
+    }
+    ::execve(argv[0], argv.data(), envp.data());
+    ::_exit(127);
+  }
+  ::close(log_fd);
+  ::close(null_fd);
+  pid_ = pid;
+}
+
+bool BrokerRunner::reap(bool block, Millis timeout) {
+  if (pid_ <= 0) return true;
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  for (;;) {
+    int raw = 0;
+    pid_t r = ::waitpid(pid_, &raw, WNOHANG);
+    if (r == pid_) {
+      last_status_ = status_of(raw);
+      pid_ = -1;
+      return true;
+    }
+    if (r < 0 && errno != EINTR) {
+      pid_ = -1;
+      return true;
+    }
+    if (!block || std::chrono::steady_clock::now() >= deadline) return false;
+    std::this_thread::sleep_for(5ms);
+  }
+}
+
+BrokerRunner::Ready BrokerRunner::wait_ready(Millis timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  for (;;) {
+    if (reap(false, 0ms)) {
+      return contains(log_of_this_run(), "Address already in use") ? Ready::port_in_use
+                                                                   : Ready::exited;
+    }
+    // mosquitto prints "running" once its listener is open; the port could
+    // also be another test's broker, so the line in our own log decides.
+    if (contains(log_of_this_run(), " running")) {
+      int fd = tcp_connect(port_);
+      if (fd >= 0) {
+        ::close(fd);
+        return Ready::yes;
+      }
+    }
+    if (std::chrono::steady_clock::now() >= deadline) return Ready::timeout;
+    std::this_thread::sleep_for(10ms);
+  }
+}
+
+void BrokerRunner::start() {
+  REQUIRE(pid_ <= 0);
+  for (int attempt = 0; attempt < 5; ++attempt) {
+    port_ = free_port();
+    write_conf();
+    spawn();
+    switch (wait_ready(10s)) {
+      case Ready::yes:
+        return;
+      case Ready::port_in_use:
+        continue;
+      case Ready::exited:
+        FAIL("mosquitto exited at start (" << last_status_.describe() << "); log:\n" << log());
+        break;
+      case Ready::timeout:
+        ::kill(pid_, SIGKILL);
+        reap(true, 10s);
+        FAIL("mosquitto did not serve on port " << port_ << " within 10 s; log:\n" << log());
+        break;
+    }
+  }
+  FAIL("no free port for mosquitto after 5 attempts; log:\n" << log());
+}
+
+ExitStatus BrokerRunner::start_expecting_failure(Millis timeout) {
+  REQUIRE(pid_ <= 0);
+  port_ = free_port();
+  write_conf();
+  spawn();
+  if (reap(true, timeout)) return last_status_;
+  ::kill(pid_, SIGKILL);
+  reap(true, 10s);
+  return ExitStatus{};  // did not exit by itself
+}
+
+ExitStatus BrokerRunner::stop(Millis timeout) {
+  if (pid_ <= 0) return last_status_;
+  ::kill(pid_, SIGTERM);
+  if (!reap(true, timeout)) {
+    ::kill(pid_, SIGKILL);
+    reap(true, 10s);
+    FAIL_CHECK("mosquitto did not exit within " << timeout.count() << " ms of SIGTERM");
+    return ExitStatus{};
+  }
+  return last_status_;
+}
+
+ExitStatus BrokerRunner::kill9() {
+  if (pid_ <= 0) return last_status_;
+  ::kill(pid_, SIGKILL);
+  reap(true, 10s);
+  return last_status_;
+}
+
+bool BrokerRunner::running() { return pid_ > 0 && !reap(false, 0ms); }
+
+// ---------------------------------------------------------------- MqttClient
+
+namespace {
+void lib_init_once() {
+  static std::once_flag once;
+  std::call_once(once, [] { mosquitto_lib_init(); });
+}
+}  // namespace
+
+MqttClient::MqttClient(std::string client_id, Protocol protocol)
+    : client_id_(std::move(client_id)), protocol_(protocol) {
+  lib_init_once();
+  mosq_ = mosquitto_new(client_id_.empty() ? nullptr : client_id_.c_str(), true, this);
+  REQUIRE(mosq_ != nullptr);
+  mosquitto_threaded_set(mosq_, true);
+  mosquitto_int_option(mosq_, MOSQ_OPT_PROTOCOL_VERSION,
+                       protocol == Protocol::v5 ? MQTT_PROTOCOL_V5 : MQTT_PROTOCOL_V311);
+  mosquitto_connect_v5_callback_set(mosq_, &MqttClient::on_connect);
+  mosquitto_disconnect_v5_callback_set(mosq_, &MqttClient::on_disconnect);
+  mosquitto_publish_v5_callback_set(mosq_, &MqttClient::on_publish);
+  mosquitto_subscribe_v5_callback_set(mosq_, &MqttClient::on_subscribe);
+  mosquitto_message_v5_callback_set(mosq_, &MqttClient::on_message);
+}
+
+MqttClient::~MqttClient() {
+  if (connected()) {
+    mosquitto_disconnect(mosq_);
+    wait_disconnected(2s);
+  }
+  stop_loop();
+  mosquitto_destroy(mosq_);
+}
+
+void MqttClient::credentials(const std::string& username, const std::string& password) {
+  REQUIRE(mosquitto_username_pw_set(mosq_, username.c_str(), password.c_str()) == MOSQ_ERR_SUCCESS);
+}
+
+void MqttClient::will(const std::string& topic, const std::string& payload, int qos, bool retain) {
+  REQUIRE(mosquitto_will_set(mosq_, topic.c_str(), static_cast<int>(payload.size()), payload.data(),
+                             qos, retain) == MOSQ_ERR_SUCCESS);
+}
+
+void MqttClient::stop_loop() {
+  stop_loop_ = true;
+  if (loop_.joinable()) loop_.join();
+  stop_loop_ = false;
+}
+
+int MqttClient::connect(int port, int keepalive, Millis timeout, const char* bind_address) {
+  stop_loop();
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    connack_.reset();
+    ended_ = false;
+    session_live_ = false;
+    disconnect_rc_ = 0;
+  }
+  int rc = mosquitto_connect_bind_v5(mosq_, "127.0.0.1", port, keepalive, bind_address, nullptr);
+  if (rc != MOSQ_ERR_SUCCESS) {
+    UNSCOPED_INFO("mosquitto_connect: " << mosquitto_strerror(rc));
+    return kNoAnswer;
+  }
+  // Our own network loop rather than mosquitto_loop_start: that one
+  // reconnects by itself, and a test must see every login it makes.
+  loop_ = std::thread([this] {
+    while (!stop_loop_) {
+      if (mosquitto_loop(mosq_, 20, 1) != MOSQ_ERR_SUCCESS) break;
+    }
+    std::lock_guard<std::mutex> lock(mu_);
+    session_live_ = false;
+    ended_ = true;
+    cv_.notify_all();
+  });
+  std::unique_lock<std::mutex> lock(mu_);
+  cv_.wait_for(lock, timeout, [&] { return connack_.has_value() || ended_; });
+  return connack_.value_or(kNoAnswer);
+}
+
+int MqttClient::publish(const std::string& topic, const std::string& payload, int qos, bool retain,
+                        Millis timeout) {
+  int mid = 0;
+  int rc = mosquitto_publish_v5(mosq_, &mid, topic.c_str(), static_cast<int>(payload.size()),
+                                payload.data(), qos, retain, nullptr);
+  if (rc != MOSQ_ERR_SUCCESS) {
+    UNSCOPED_INFO("mosquitto_publish(" << topic << "): " << mosquitto_strerror(rc));
+    return kNotSent;
+  }
+  std::unique_lock<std::mutex> lock(mu_);
+  if (qos == 0) {
+    // on_publish fires when it is written; nobody waits for it.
+    if (acks_.erase(mid) == 0) qos0_mids_.insert(mid);
+    return 0;
+  }
+  cv_.wait_for(lock, timeout, [&] { return acks_.count(mid) != 0 || ended_; });
+  auto it = acks_.find(mid);
+  if (it == acks_.end()) return kNoAnswer;
+  int code = it->second;
+  acks_.erase(it);
+  return code;
+}
+
+int MqttClient::subscribe(const std::string& filter, int qos, Millis timeout) {
+  int mid = 0;
+  int rc = mosquitto_subscribe_v5(mosq_, &mid, filter.c_str(), qos, 0, nullptr);
+  if (rc != MOSQ_ERR_SUCCESS) {
+    UNSCOPED_INFO("mosquitto_subscribe(" << filter << "): " << mosquitto_strerror(rc));
+    return kNotSent;
+  }
+  std::unique_lock<std::mutex> lock(mu_);
+  cv_.wait_for(lock, timeout, [&] { return subacks_.count(mid) != 0 || ended_; });
+  auto it = subacks_.find(mid);
+  if (it == subacks_.end()) return kNoAnswer;
+  int code = it->second;
+  subacks_.erase(it);
+  return code;
+}
+
+std::optional<Message> MqttClient::wait_for_message(Millis timeout) {
+  std::unique_lock<std::mutex> lock(mu_);
+  if (!cv_.wait_for(lock, timeout, [&] { return !messages_.empty(); })) return std::nullopt;
+  Message m = std::move(messages_.front());
+  messages_.pop_front();
+  return m;
+}
+
+std::size_t MqttClient::received_count() {
+  std::lock_guard<std::mutex> lock(mu_);
+  return received_;
+}
+
+void MqttClient::disconnect() {
+  mosquitto_disconnect(mosq_);
+  wait_disconnected(5s);
+  stop_loop();
+}
+
+void MqttClient::kill_network() {
+  stop_loop();
+  int fd = mosquitto_socket(mosq_);
+  if (fd >= 0) ::shutdown(fd, SHUT_RDWR);  // the broker sees the socket close without DISCONNECT
+  std::lock_guard<std::mutex> lock(mu_);
+  session_live_ = false;
+  ended_ = true;
+}
+
+bool MqttClient::wait_disconnected(Millis timeout) {
+  std::unique_lock<std::mutex> lock(mu_);
+  return cv_.wait_for(lock, timeout, [&] { return ended_; });
+}
+
+bool MqttClient::connected() {
+  std::lock_guard<std::mutex> lock(mu_);
+  return session_live_;
+}
+
+int MqttClient::disconnect_code() {
+  std::lock_guard<std::mutex> lock(mu_);
+  return disconnect_rc_;
+}
+
+void MqttClient::on_connect(mosquitto*, void* obj, int rc, int, const mosquitto_property*) {
+  auto* self = static_cast<MqttClient*>(obj);
+  std::lock_guard<std::mutex> lock(self->mu_);
+  self->connack_ = rc;
+  self->session_live_ = rc == 0;
+  self->cv_.notify_all();
+}
+
+void MqttClient::on_disconnect(mosquitto*, void* obj, int rc, const mosquitto_property*) {
+  auto* self = static_cast<MqttClient*>(obj);
+  std::lock_guard<std::mutex> lock(self->mu_);
+  self->disconnect_rc_ = rc;
+  self->session_live_ = false;
+  self->ended_ = true;
+  self->cv_.notify_all();
+}
+
+void MqttClient::on_publish(mosquitto*, void* obj, int mid, int rc, const mosquitto_property*) {
+  auto* self = static_cast<MqttClient*>(obj);
+  std::lock_guard<std::mutex> lock(self->mu_);
+  if (self->qos0_mids_.erase(mid) != 0) return;
+  self->acks_[mid] = rc;
+  self->cv_.notify_all();
+}
+
+void MqttClient::on_subscribe(mosquitto*, void* obj, int mid, int count, const int* granted,
+                              const mosquitto_property*) {
+  auto* self = static_cast<MqttClient*>(obj);
+  std::lock_guard<std::mutex> lock(self->mu_);
+  self->subacks_[mid] = count > 0 ? granted[0] : kNoAnswer;
+  self->cv_.notify_all();
+}
+
+void MqttClient::on_message(mosquitto*, void* obj, const mosquitto_message* msg,
+                            const mosquitto_property*) {
+  auto* self = static_cast<MqttClient*>(obj);
+  Message m;
+  m.topic = msg->topic ? msg->topic : "";
+  if (msg->payload && msg->payloadlen > 0) {
+    m.payload.assign(static_cast<const char*>(msg->payload),
+                     static_cast<std::size_t>(msg->payloadlen));
+  }
+  m.qos = msg->qos;
+  m.retain = msg->retain;
+  std::lock_guard<std::mutex> lock(self->mu_);
+  self->messages_.push_back(std::move(m));
+  ++self->received_;
+  self->cv_.notify_all();
+}
+
+// ---------------------------------------------------------------- RawMqttConnection
+
+namespace {
+
+void put_string(std::string& out, const std::string& s) {
+  out.push_back(static_cast<char>((s.size() >> 8) & 0xff));
+  out.push_back(static_cast<char>(s.size() & 0xff));
+  out += s;
+}
+
+bool read_exact(int fd, unsigned char* buf, std::size_t n, Millis timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  std::size_t got = 0;
+  while (got < n) {
+    auto left = std::chrono::duration_cast<Millis>(deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) return false;
+    pollfd p{fd, POLLIN, 0};
+    if (::poll(&p, 1, static_cast<int>(left.count())) <= 0) continue;
+    ssize_t r = ::read(fd, buf + got, n - got);
+    if (r <= 0) return false;
+    got += static_cast<std::size_t>(r);
+  }
+  return true;
+}
+
+}  // namespace
+
+RawMqttConnection::~RawMqttConnection() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+int RawMqttConnection::connect(int port, const std::string& client_id, const std::string& username,
+                               const std::string& password, int keepalive_s, Millis timeout) {
+  fd_ = tcp_connect(port);
+  REQUIRE(fd_ >= 0);
+  std::string body;
+  put_string(body, "MQTT");
+  body.push_back(4);                                      // protocol level 3.1.1
+  body.push_back(static_cast<char>(0x80 | 0x40 | 0x02));  // username, password, clean session
+  body.push_back(static_cast<char>((keepalive_s >> 8) & 0xff));
+  body.push_back(static_cast<char>(keepalive_s & 0xff));
+  put_string(body, client_id);
+  put_string(body, username);
+  put_string(body, password);
+  std::string packet(1, static_cast<char>(0x10));
+  std::size_t len = body.size();
+  do {  // remaining length, variable-length encoded
+    unsigned char byte = len % 128;
+    len /= 128;
+    if (len > 0) byte |= 0x80;
+    packet.push_back(static_cast<char>(byte));
+  } while (len > 0);
+  packet += body;
+  REQUIRE(::write(fd_, packet.data(), packet.size()) == static_cast<ssize_t>(packet.size()));
+  unsigned char connack[4];
+  if (!read_exact(fd_, connack, 4, timeout) || connack[0] != 0x20) return -1;
+  return connack[3];
+}
+
+bool RawMqttConnection::wait_closed_by_broker(Millis timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  for (;;) {
+    auto left = std::chrono::duration_cast<Millis>(deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) return false;
+    pollfd p{fd_, POLLIN, 0};
+    if (::poll(&p, 1, static_cast<int>(left.count())) <= 0) continue;
+    char buf[256];
+    ssize_t r = ::read(fd_, buf, sizeof buf);
+    if (r <= 0) return true;  // EOF or reset: the broker closed it
+  }
+}
+
+// ---------------------------------------------------------------- Fleet
+
+std::string Device::password(std::int64_t offset_hours) const {
+  // A password is sent right after it is made: never let the hour turn in
+  // between, or "previous hour" becomes "two hours old".
+  wait_until([] { return 3600 - unix_s() % 3600 > 3; }, 5s, 100ms);
+  return password_for_hour(secret_hash, id, hour_of(unix_s()) + offset_hours);
+}
+
+Fleet::Fleet(const std::string& db_path) : store_(open_sqlite_store(db_path, StoreRole::admin)) {
+  store_->migrate();
+}
+
+Device Fleet::add_device(const std::string& id) {
+  DeviceSecret s = new_device_secret();
+  store_->add_device(id, std::string("rs1-test"), s.secret_hash, unix_s());
+  return Device{id, s.secret, s.secret_hash};
+}
+
+Account Fleet::add_account(const std::string& username, Role role) {
+  std::string password = new_account_password();
+  AccountPassword hashed = hash_account_password(password);
+  store_->add_account(username, role, hashed.salt_hex, hashed.hash_hex, unix_s());
+  return Account{username, password};
+}
+
+void Fleet::revoke(const std::string& id) { REQUIRE(store_->set_device_status(id, "revoked")); }
+
+void Fleet::set_online_by_hand(const std::string& id, bool online) {
+  auto creds = store_->find_device(id);
+  REQUIRE(creds);
+  WriteBatch batch;
+  DeviceUpdate u;
+  u.device_ref = creds->ref;
+  u.last_seen = unix_s();
+  u.online = online;
+  batch.devices.push_back(u);
+  store_->write_batch(batch);
+}
+
+std::optional<DeviceRecord> Fleet::device(const std::string& id) { return store_->get_device(id); }
+
+bool Fleet::online(const std::string& id) {
+  auto d = store_->get_device(id);
+  return d && d->online;
+}
+
+std::vector<TelemetryRecord> Fleet::telemetry(const std::string& device_id,
+                                              std::optional<std::string> metric) {
+  TelemetryQuery q;
+  q.device_id = device_id;
+  q.metric = std::move(metric);
+  q.limit = 10000000;
+  return store_->query_telemetry(q);
+}
+
+std::size_t Fleet::telemetry_count(const std::string& device_id) {
+  return telemetry(device_id).size();
+}
+
+std::vector<SecurityEvent> Fleet::events(const std::string& type) {
+  SecurityLogQuery q;
+  q.event_type = type;
+  q.limit = 100000;
+  return store_->query_security_log(q);
+}
+
+// ---------------------------------------------------------------- shortcuts
+
+std::unique_ptr<MqttClient> connect_device(const BrokerRunner& broker, const Device& device,
+                                           Protocol protocol) {
+  auto client = std::make_unique<MqttClient>(device.id, protocol);
+  client->credentials(device.id, device.password());
+  INFO("device " << device.id << " logs in");
+  REQUIRE(client->connect(broker.port()) == 0);
+  return client;
+}
+
+std::unique_ptr<MqttClient> connect_account(const BrokerRunner& broker, const Account& account,
+                                            Protocol protocol) {
+  auto client = std::make_unique<MqttClient>(account.username + "-session", protocol);
+  client->credentials(account.username, account.password);
+  INFO("account " << account.username << " logs in");
+  REQUIRE(client->connect(broker.port()) == 0);
+  return client;
+}
+
+bool writer_barrier(MqttClient& device_client, Fleet& fleet, const std::string& device_id,
+                    Millis timeout) {
+  static std::atomic<int> seq{0};
+  const std::string marker = std::to_string(unix_ms()) + "-" + std::to_string(++seq);
+  const std::string payload = nlohmann::json{{"barrier", marker}}.dump();
+  const int rc =
+      device_client.publish("opticworks/" + device_id + "/telemetry/barrier", payload, 1);
+  if (rc != 0 && rc != 0x10) {
+    UNSCOPED_INFO("barrier publish answered " << rc);
+    return false;
+  }
+  return wait_until(
+      [&] {
+        for (const auto& r : fleet.telemetry(device_id, std::string("barrier"))) {
+          if (r.payload == payload) return true;
+        }
+        return false;
+      },
+      timeout, 20ms);
+}
+
+}  // namespace rs1::it

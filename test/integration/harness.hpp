@@ -1,0 +1,263 @@
+// The integration harness: a real mosquitto with the built plugin on a free
+// port (BrokerRunner), real MQTT clients on libmosquitto (MqttClient, plus a
+// raw socket client for what libmosquitto will not do), and the core Store
+// on the broker's own database to provision devices and to look at what the
+// broker wrote (Fleet). Every object is RAII: a test that fails half-way
+// leaves no broker running.
+#pragma once
+
+#include <mosquitto.h>
+#include <sys/resource.h>
+#include <sys/types.h>
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <string>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "core/identity.hpp"
+#include "core/store.hpp"
+
+namespace rs1::it {
+
+using namespace std::chrono_literals;
+using Millis = std::chrono::milliseconds;
+
+// Set by the Catch listener in main.cpp when an assertion of the running test
+// fails; BrokerRunner then keeps its directory and prints the broker log.
+bool& current_test_failed();
+
+// Polls `pred` every `poll` until it holds or `timeout` passes; returns its
+// last value. For effects that have no event to wait on (database rows).
+bool wait_until(const std::function<bool()>& pred, Millis timeout, Millis poll = 10ms);
+
+std::int64_t unix_s();
+std::int64_t unix_ms();
+bool contains(const std::string& haystack, const std::string& needle);
+std::size_t count_lines_with(const std::string& text, const std::string& needle);
+
+// ---------------------------------------------------------------- broker
+
+struct BrokerConfig {
+  // plugin_opt_NAME VALUE lines after db_path, in this order.
+  std::vector<std::pair<std::string, std::string>> plugin_options;
+  bool with_db_path = true;
+  std::optional<std::string> db_path;  // default <dir>/rs1.db
+  // false: no `user` line, so mosquitto started as root drops to `mosquitto`.
+  bool keep_user = true;
+  // RLIMIT_FSIZE soft limit for the broker, with SIGXFSZ ignored so a write
+  // past it fails with EFBIG instead of killing mosquitto.
+  std::optional<rlim_t> file_size_limit;
+};
+
+// A configuration with just these plugin options.
+BrokerConfig opts(std::vector<std::pair<std::string, std::string>> plugin_options);
+
+struct ExitStatus {
+  bool exited = false;  // normal exit (then code), else killed by signal
+  int code = 0;
+  int signal = 0;
+  std::string describe() const;
+};
+
+class BrokerRunner {
+ public:
+  enum class Start { now, later };
+  explicit BrokerRunner(BrokerConfig config = {}, Start start = Start::now);
+  ~BrokerRunner();
+  BrokerRunner(const BrokerRunner&) = delete;
+  BrokerRunner& operator=(const BrokerRunner&) = delete;
+
+  // Starts mosquitto and waits (10 s) until it serves on its port; fails the
+  // test with the broker log otherwise. Also restarts after stop()/kill9(),
+  // on the same directory and database.
+  void start();
+  // For configurations that must not start: waits for mosquitto to exit.
+  // `exited == false` with signal 0 means it did not exit in time (it is
+  // stopped then).
+  ExitStatus start_expecting_failure(Millis timeout = 10s);
+  ExitStatus stop(Millis timeout = 60s);  // SIGTERM, waits for the exit
+  ExitStatus kill9();
+  bool running();
+
+  int port() const { return port_; }
+  pid_t pid() const { return pid_; }
+  const std::string& dir() const { return dir_; }
+  const std::string& db_path() const { return db_path_; }
+  const std::string& conf_path() const { return conf_path_; }
+  std::string log() const;              // the whole broker log (all runs)
+  std::string log_of_this_run() const;  // since the last start
+  std::string conf() const;
+
+ private:
+  void write_conf();
+  void spawn();
+  enum class Ready { yes, exited, port_in_use, timeout };
+  Ready wait_ready(Millis timeout);
+  bool reap(bool block, Millis timeout);
+
+  BrokerConfig config_;
+  std::string dir_;
+  std::string db_path_;
+  std::string conf_path_;
+  std::string log_path_;
+  int port_ = 0;
+  pid_t pid_ = -1;
+  std::size_t log_offset_ = 0;
+  ExitStatus last_status_;
+};
+
+// ---------------------------------------------------------------- clients
+
+enum class Protocol { v311, v5 };
+
+struct Message {
+  std::string topic;
+  std::string payload;
+  int qos = 0;
+  bool retain = false;
+};
+
+// A libmosquitto client with its own network thread and no automatic
+// reconnect: a test sees every connection it makes, and no more.
+class MqttClient {
+ public:
+  static constexpr int kNoAnswer = -1;  // timed out, or the connection ended first
+  static constexpr int kNotSent = -2;   // libmosquitto refused to send
+
+  explicit MqttClient(std::string client_id, Protocol protocol = Protocol::v311);
+  ~MqttClient();
+  MqttClient(const MqttClient&) = delete;
+  MqttClient& operator=(const MqttClient&) = delete;
+
+  void credentials(const std::string& username, const std::string& password);
+  void will(const std::string& topic, const std::string& payload, int qos = 0, bool retain = false);
+
+  // The CONNACK code: the 3.1.1 return code or the v5 reason code.
+  int connect(int port, int keepalive = 30, Millis timeout = 5s,
+              const char* bind_address = nullptr);
+  // QoS 0: 0 once handed to libmosquitto. QoS 1: the PUBACK (v5 reason code;
+  // 0 in 3.1.1).
+  int publish(const std::string& topic, const std::string& payload, int qos = 0,
+              bool retain = false, Millis timeout = 5s);
+  // The SUBACK code: the granted QoS, or 0x80 (3.1.1) / 0x87 (v5) refused.
+  int subscribe(const std::string& filter, int qos = 1, Millis timeout = 5s);
+  std::optional<Message> wait_for_message(Millis timeout = 5s);
+  std::size_t received_count();
+
+  void disconnect();    // clean: DISCONNECT, no will
+  void kill_network();  // unclean: stops the network thread and shuts the socket down
+  // True once the connection has ended (broker closed it, or we did).
+  bool wait_disconnected(Millis timeout);
+  bool connected();
+  int disconnect_code();  // on_disconnect's rc: v5 DISCONNECT reason, or a MOSQ_ERR_*
+  const std::string& client_id() const { return client_id_; }
+
+ private:
+  static void on_connect(mosquitto*, void*, int, int, const mosquitto_property*);
+  static void on_disconnect(mosquitto*, void*, int, const mosquitto_property*);
+  static void on_publish(mosquitto*, void*, int, int, const mosquitto_property*);
+  static void on_subscribe(mosquitto*, void*, int, int, const int*, const mosquitto_property*);
+  static void on_message(mosquitto*, void*, const mosquitto_message*, const mosquitto_property*);
+  void stop_loop();
+
+  std::string client_id_;
+  Protocol protocol_;
+  mosquitto* mosq_ = nullptr;
+  std::thread loop_;
+  std::atomic<bool> stop_loop_{false};
+
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::optional<int> connack_;
+  bool session_live_ = false;  // connected and not yet ended
+  bool ended_ = false;
+  int disconnect_rc_ = 0;
+  std::map<int, int> acks_;     // mid -> PUBACK reason code
+  std::set<int> qos0_mids_;     // QoS 0 publishes nobody waits for
+  std::map<int, int> subacks_;  // mid -> granted QoS / reason code
+  std::deque<Message> messages_;
+  std::size_t received_ = 0;
+};
+
+// A bare MQTT 3.1.1 connection on a socket: for a keepalive shorter than
+// libmosquitto allows (5 s), so a keepalive timeout is quick to provoke.
+class RawMqttConnection {
+ public:
+  RawMqttConnection() = default;
+  ~RawMqttConnection();
+  RawMqttConnection(const RawMqttConnection&) = delete;
+  RawMqttConnection& operator=(const RawMqttConnection&) = delete;
+  // Sends CONNECT and returns the CONNACK return code, -1 on no answer.
+  int connect(int port, const std::string& client_id, const std::string& username,
+              const std::string& password, int keepalive_s, Millis timeout = 5s);
+  // Says nothing and waits for the broker to close the socket.
+  bool wait_closed_by_broker(Millis timeout);
+
+ private:
+  int fd_ = -1;
+};
+
+// ---------------------------------------------------------------- database
+
+struct Device {
+  std::string id;
+  std::string secret;
+  std::string secret_hash;
+  // The password for the hour `offset` hours from now.
+  std::string password(std::int64_t offset_hours = 0) const;
+};
+
+struct Account {
+  std::string username;
+  std::string password;
+};
+
+// Provisioning and inspection through the core Store, on the database the
+// broker uses (WAL and the busy timeout let both run at once).
+class Fleet {
+ public:
+  explicit Fleet(const std::string& db_path);  // opens and migrates
+  Device add_device(const std::string& id);
+  Account add_account(const std::string& username, Role role);
+  void revoke(const std::string& id);
+  void set_online_by_hand(const std::string& id, bool online);
+
+  std::optional<DeviceRecord> device(const std::string& id);
+  bool online(const std::string& id);
+  std::vector<TelemetryRecord> telemetry(const std::string& device_id,
+                                         std::optional<std::string> metric = std::nullopt);
+  std::size_t telemetry_count(const std::string& device_id);
+  std::vector<SecurityEvent> events(const std::string& type);
+  Store& store() { return *store_; }
+
+ private:
+  std::unique_ptr<Store> store_;
+};
+
+// ---------------------------------------------------------------- shortcuts
+
+// Logged-in clients (the test fails unless the CONNACK is 0).
+std::unique_ptr<MqttClient> connect_device(const BrokerRunner& broker, const Device& device,
+                                           Protocol protocol = Protocol::v311);
+std::unique_ptr<MqttClient> connect_account(const BrokerRunner& broker, const Account& account,
+                                            Protocol protocol = Protocol::v311);
+
+// A telemetry row from `device` on metric "barrier", waited for in the
+// database: everything the broker queued for the writer before it has been
+// committed once this returns true.
+bool writer_barrier(MqttClient& device_client, Fleet& fleet, const std::string& device_id,
+                    Millis timeout = 5s);
+
+}  // namespace rs1::it
