@@ -5,11 +5,11 @@
 namespace rs1 {
 namespace {
 
-std::int64_t steady_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::steady_clock::now().time_since_epoch())
-      .count();
+std::int64_t to_ms(std::chrono::steady_clock::time_point t) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
 }
+
+std::int64_t steady_ms() { return to_ms(std::chrono::steady_clock::now()); }
 
 std::size_t bounded_items(const WriteBatch& b) {
   return b.telemetry.size() +
@@ -28,19 +28,19 @@ IngestWriter::IngestWriter(std::unique_ptr<Store> store, Config config, Metrics&
 IngestWriter::~IngestWriter() { stop(); }
 
 WriteBatch& IngestWriter::back_chunk() {
-  if (pending_.empty() || pending_.back().size() >= config_.batch_max) pending_.emplace_back();
-  return pending_.back();
+  if (pending_.empty() || pending_.back().batch.size() >= config_.batch_max) {
+    auto now = std::chrono::steady_clock::now();
+    if (pending_.empty()) oldest_ms_.store(to_ms(now), std::memory_order_relaxed);
+    pending_.push_back(Chunk{WriteBatch{}, now});
+  }
+  return pending_.back().batch;
 }
 
 void IngestWriter::wake_if_needed() {
   // The writer sleeps until the first item arrives, then until the flush
   // deadline or a full batch: only those two moments need a wake-up.
-  const WriteBatch& back = pending_.back();
-  if (pending_.size() == 1 && back.size() == 1) {
-    oldest_ = std::chrono::steady_clock::now();
-    oldest_ms_.store(steady_ms(), std::memory_order_relaxed);
-    cv_.notify_one();
-  } else if (back.size() == config_.batch_max) {
+  const WriteBatch& back = pending_.back().batch;
+  if ((pending_.size() == 1 && back.size() == 1) || back.size() == config_.batch_max) {
     cv_.notify_one();
   }
 }
@@ -60,7 +60,8 @@ bool IngestWriter::add(DeviceUpdate&& update) {
   if (stopping_) return false;
   if (!update.online) {
     if (bounded_.load(std::memory_order_relaxed) >= config_.queue_max) return false;
-    bounded_.fetch_add(1, std::memory_order_relaxed);
+    metrics_.ingest_queue_depth.store(bounded_.fetch_add(1, std::memory_order_relaxed) + 1,
+                                      std::memory_order_relaxed);
   }
   back_chunk().devices.push_back(std::move(update));
   wake_if_needed();
@@ -96,19 +97,13 @@ void IngestWriter::run() {
     cv_.wait(lock, [&] { return stopping_ || !pending_.empty(); });
     if (pending_.empty()) break;  // stopping, nothing left
     if (!stopping_) {
-      cv_.wait_until(lock, oldest_ + config_.flush_interval, [&] {
-        return stopping_ || pending_.size() > 1 || pending_.front().size() >= config_.batch_max;
+      cv_.wait_until(lock, pending_.front().since + config_.flush_interval, [&] {
+        return stopping_ || pending_.size() > 1 || pending_.front().batch.size() >= config_.batch_max;
       });
     }
-    WriteBatch batch = std::move(pending_.front());
+    WriteBatch batch = std::move(pending_.front().batch);
     pending_.pop_front();
-    if (pending_.empty()) {
-      oldest_ms_.store(0, std::memory_order_relaxed);
-    } else {
-      // The next chunk's items are younger, but not by much: treat it as
-      // waiting since now so the next commit follows without delay.
-      oldest_ = std::chrono::steady_clock::now() - config_.flush_interval;
-    }
+    oldest_ms_.store(pending_.empty() ? 0 : to_ms(pending_.front().since), std::memory_order_relaxed);
     lock.unlock();
     commit(batch);
     lock.lock();
@@ -165,6 +160,9 @@ void IngestWriter::commit(WriteBatch& batch) {
       backoff = std::min(backoff * 2, config_.retry_max);
     }
   }
+  // Under mu_, like add(): otherwise an add() racing this store could
+  // overwrite the gauge with its older, larger value.
+  std::lock_guard<std::mutex> lock(mu_);
   std::size_t left = bounded_.fetch_sub(bounded, std::memory_order_relaxed) - bounded;
   metrics_.ingest_queue_depth.store(left, std::memory_order_relaxed);
 }

@@ -61,14 +61,19 @@ class IngestWriter {
 
   mutable std::mutex mu_;
   std::condition_variable cv_;
-  std::deque<WriteBatch> pending_;  // chunks of at most batch_max items
-  std::chrono::steady_clock::time_point oldest_{};
+  // Chunks of at most batch_max items, each with the time its first item
+  // arrived: that item may wait at most flush_interval.
+  struct Chunk {
+    WriteBatch batch;
+    std::chrono::steady_clock::time_point since;
+  };
+  std::deque<Chunk> pending_;
   bool stopping_ = false;
   std::chrono::steady_clock::time_point give_up_{};  // writer thread only
 
   std::atomic<std::size_t> bounded_{0};  // telemetry rows + non-presence updates queued or in flight
   std::atomic<bool> failing_{false};
-  std::atomic<std::int64_t> oldest_ms_{0};  // steady-clock ms of the oldest queued item, 0 if none
+  std::atomic<std::int64_t> oldest_ms_{0};  // steady-clock ms of the oldest pending chunk, 0 if none
   std::thread thread_;
 };
 
