@@ -6,6 +6,7 @@
 #include <poll.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -208,8 +209,17 @@ void BrokerRunner::write_conf() {
            "# reading, writing and removing them, so the broker keeps the test's user.\n"
            "user root\n";
   }
+  std::string plugin = RS1_PLUGIN_PATH;
+  if (!config_.keep_user && ::geteuid() == 0) {
+    // The broker will run as `mosquitto`, which may not be able to reach the
+    // build tree (a clone under /root, say): give it a copy it can read.
+    plugin = dir_ + "/rs1_plugin.so";
+    std::filesystem::copy_file(RS1_PLUGIN_PATH, plugin,
+                               std::filesystem::copy_options::overwrite_existing);
+    REQUIRE(::chmod(plugin.c_str(), 0755) == 0);
+  }
   out << "listener " << port_ << " 127.0.0.1\n"
-      << "plugin " << RS1_PLUGIN_PATH << "\n";
+      << "plugin " << plugin << "\n";
   if (config_.with_db_path) out << "plugin_opt_db_path " << db_path_ << "\n";
   for (const auto& [name, value] : config_.plugin_options) {
     out << "plugin_opt_" << name << " " << value << "\n";
