@@ -1,7 +1,7 @@
 -- Core identities, device state, telemetry and the security log.
 
 CREATE TABLE devices (
-  id                 INTEGER PRIMARY KEY,          -- compact key used by telemetry
+  id                 INTEGER PRIMARY KEY AUTOINCREMENT,  -- compact key used by telemetry, never reused
   device_id          TEXT NOT NULL UNIQUE,
   model              TEXT,
   device_secret_hash TEXT NOT NULL,                -- lowercase hex SHA-256 of the secret

@@ -1,6 +1,7 @@
 // TICK and DISCONNECT: presence, what other threads queued for this one
 // (log lines, directory changes and the kicks they cause), housekeeping.
 #include <ctime>
+#include <unordered_set>
 
 #include "broker/broker.hpp"
 
@@ -8,6 +9,18 @@ namespace rs1 {
 
 void Broker::apply(DirectoryUpdate& update, std::vector<std::string>& kick_clients,
                    std::vector<std::string>& kick_users) {
+  if (update.complete) {
+    // Turn a complete listing into the same delta a normal poll gives.
+    std::unordered_set<std::string> devices, accounts;
+    for (const auto& d : update.devices) devices.insert(d.device_id);
+    for (const auto& a : update.accounts) accounts.insert(a.username);
+    for (auto& id : directory_.device_ids()) {
+      if (!devices.count(id)) update.removed_devices.push_back(std::move(id));
+    }
+    for (auto& name : directory_.account_names()) {
+      if (!accounts.count(name)) update.removed_accounts.push_back(std::move(name));
+    }
+  }
   for (auto& d : update.devices) {
     if (!d.active && sessions_.is_online(d.device_id)) kick_clients.push_back(d.device_id);
     directory_.put(std::move(d));

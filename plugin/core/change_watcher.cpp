@@ -45,6 +45,17 @@ void ChangeWatcher::poll_once() {
     auto changes = store_->changes_since(seq_);
     failing_ = false;
     if (changes.empty()) return;
+    if (changes.front().seq > seq_ + 1) {
+      // The feed keeps only its newest entries: some changes were trimmed
+      // before this poll saw them, so send everything instead.
+      DirectoryUpdate full;
+      full.complete = true;
+      full.devices = store_->load_devices();
+      full.accounts = store_->load_accounts();
+      seq_ = changes.back().seq;
+      sink_(std::move(full));
+      return;
+    }
     std::set<std::string> devices, accounts;
     for (const auto& c : changes) {
       (c.entity == "device" ? devices : accounts).insert(c.key);

@@ -20,6 +20,9 @@
 namespace rs1 {
 
 struct DirectoryUpdate {
+  // A complete update lists every device and account: whatever it does not
+  // list is gone. Sent when the feed was trimmed past the last change seen.
+  bool complete = false;
   std::vector<DeviceCredentials> devices;  // added or changed
   std::vector<std::string> removed_devices;
   std::vector<AccountCredentials> accounts;

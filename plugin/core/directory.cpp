@@ -22,6 +22,20 @@ const AccountCredentials* Directory::account(const std::string& username) const 
   return it == accounts_.end() ? nullptr : &it->second;
 }
 
+std::vector<std::string> Directory::device_ids() const {
+  std::vector<std::string> out;
+  out.reserve(devices_.size());
+  for (const auto& [id, d] : devices_) out.push_back(id);
+  return out;
+}
+
+std::vector<std::string> Directory::account_names() const {
+  std::vector<std::string> out;
+  out.reserve(accounts_.size());
+  for (const auto& [name, a] : accounts_) out.push_back(name);
+  return out;
+}
+
 void Directory::put(DeviceCredentials device) {
   std::string key = device.device_id;
   devices_.insert_or_assign(std::move(key), std::move(device));

@@ -23,6 +23,8 @@ class Directory {
   void remove_device(const std::string& id) { devices_.erase(id); }
   void remove_account(const std::string& username) { accounts_.erase(username); }
   std::size_t device_count() const { return devices_.size(); }
+  std::vector<std::string> device_ids() const;
+  std::vector<std::string> account_names() const;
 
  private:
   std::unordered_map<std::string, DeviceCredentials> devices_;

@@ -102,3 +102,31 @@ TEST_CASE("change_watcher: CLI changes reach the broker", "[change_watcher]") {
   CHECK(log.size() == 0);
   watcher.stop();
 }
+
+TEST_CASE("change_watcher: a feed trimmed past the last change seen gives a complete listing",
+          "[change_watcher]") {
+  TestDb db;
+  db.admin->add_device("dev-a", std::nullopt, "hash-a", 1);
+  db.admin->add_device("dev-b", std::nullopt, "hash-b", 1);
+  auto broker_store = open_sqlite_store(db.path, StoreRole::reader);
+  const std::int64_t from = broker_store->latest_change();
+  UpdateLog log;
+  ChangeWatcher watcher(std::move(broker_store), from, 20ms, log.sink(),
+                        [](LogLevel, const std::string&) {});
+  // What a trim leaves behind: the next change the watcher has not seen is gone.
+  {
+    rs1_test::RawDb raw(db.path);
+    raw.exec("BEGIN");
+    raw.exec("DELETE FROM devices WHERE device_id = 'dev-a'");
+    raw.exec("DELETE FROM change_feed");
+    raw.exec("INSERT INTO change_feed (seq, entity, key) VALUES (" + std::to_string(from + 5) +
+             ", 'device', 'dev-b')");
+    raw.exec("COMMIT");
+  }
+  REQUIRE(eventually([&] { return log.size() > 0; }));
+  auto updates = log.take();
+  REQUIRE(updates.size() == 1);
+  CHECK(updates[0].complete);
+  REQUIRE(updates[0].devices.size() == 1);  // dev-a is gone: absent from the listing
+  CHECK(updates[0].devices[0].device_id == "dev-b");
+}
