@@ -46,22 +46,6 @@ std::size_t file_size_or_zero(const std::string& path) {
   return ec ? 0 : static_cast<std::size_t>(size);
 }
 
-// A port nobody listens on now. Another test may take it before mosquitto
-// binds it: start() retries on "Address already in use".
-int free_port() {
-  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  REQUIRE(fd >= 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = 0;
-  REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
-  socklen_t len = sizeof addr;
-  REQUIRE(::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0);
-  ::close(fd);
-  return ntohs(addr.sin_port);
-}
-
 int tcp_connect(int port) {
   int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) return -1;
@@ -97,6 +81,22 @@ std::string tail(const std::string& s, std::size_t n) {
 }
 
 }  // namespace
+
+// Another test may take it before mosquitto binds it: start() retries on
+// "Address already in use".
+int free_port() {
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  REQUIRE(fd >= 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = 0;
+  REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+  socklen_t len = sizeof addr;
+  REQUIRE(::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0);
+  ::close(fd);
+  return ntohs(addr.sin_port);
+}
 
 bool& current_test_failed() {
   static bool failed = false;
@@ -389,6 +389,100 @@ ExitStatus BrokerRunner::kill9() {
 }
 
 bool BrokerRunner::running() { return pid_ > 0 && !reap(false, 0ms); }
+
+// ---------------------------------------------------------------- run_command
+
+CommandResult run_command(const std::vector<std::string>& argv_in,
+                          const std::map<std::string, std::optional<std::string>>& env_changes,
+                          const std::string& cwd, Millis timeout) {
+  REQUIRE(!argv_in.empty());
+  // Everything the child needs is built before fork (the test has threads).
+  std::vector<std::string> args = argv_in;
+  std::vector<std::string> env;
+  for (char** e = environ; *e; ++e) {
+    std::string kv(*e);
+    const std::string name = kv.substr(0, kv.find('='));
+    if (env_changes.count(name) != 0) continue;
+    env.push_back(std::move(kv));
+  }
+  for (const auto& [name, value] : env_changes) {
+    if (value) env.push_back(name + "=" + *value);
+  }
+  std::vector<char*> argv, envp;
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  for (auto& e : env) envp.push_back(e.data());
+  envp.push_back(nullptr);
+  const char* dir = cwd.empty() ? nullptr : cwd.c_str();
+
+  int out_pipe[2], err_pipe[2];
+  REQUIRE(::pipe2(out_pipe, O_CLOEXEC) == 0);
+  REQUIRE(::pipe2(err_pipe, O_CLOEXEC) == 0);
+  int null_fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+  REQUIRE(null_fd >= 0);
+  const pid_t parent = ::getpid();
+
+  pid_t pid = ::fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) {
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (::getppid() != parent) ::_exit(127);
+    ::dup2(null_fd, 0);
+    ::dup2(out_pipe[1], 1);
+    ::dup2(err_pipe[1], 2);
+    ::signal(SIGPIPE, SIG_DFL);
+    if (dir && ::chdir(dir) != 0) ::_exit(127);
+    ::execve(argv[0], argv.data(), envp.data());
+    ::_exit(127);
+  }
+  ::close(null_fd);
+  ::close(out_pipe[1]);
+  ::close(err_pipe[1]);
+
+  CommandResult result;
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  pollfd fds[2] = {{out_pipe[0], POLLIN, 0}, {err_pipe[0], POLLIN, 0}};
+  std::string* sinks[2] = {&result.out, &result.err};
+  int open_fds = 2;
+  bool timed_out = false;
+  while (open_fds > 0) {
+    auto left = std::chrono::duration_cast<Millis>(deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) {
+      timed_out = true;
+      ::kill(pid, SIGKILL);
+      break;
+    }
+    int n = ::poll(fds, 2, static_cast<int>(left.count()));
+    if (n < 0 && errno != EINTR) break;
+    for (int i = 0; i < 2; ++i) {
+      if (fds[i].fd < 0 || (fds[i].revents & (POLLIN | POLLHUP | POLLERR)) == 0) continue;
+      char buf[4096];
+      ssize_t r = ::read(fds[i].fd, buf, sizeof buf);
+      if (r > 0) {
+        sinks[i]->append(buf, static_cast<std::size_t>(r));
+      } else if (r == 0 || errno != EINTR) {
+        ::close(fds[i].fd);
+        fds[i].fd = -1;
+        --open_fds;
+      }
+    }
+  }
+  for (auto& p : fds) {
+    if (p.fd >= 0) ::close(p.fd);
+  }
+  int raw = 0;
+  while (::waitpid(pid, &raw, 0) < 0 && errno == EINTR) {
+  }
+  result.status = status_of(raw);
+  result.exit_code = result.status.exited ? result.status.code : -1;
+  if (timed_out) {
+    FAIL_CHECK(args.front() << " did not finish within " << timeout.count() << " ms");
+  }
+  if (has_sanitizer_report(result.err)) {
+    FAIL_CHECK("sanitizer report from " << args.front() << ":\n" << tail(result.err, 16000));
+  }
+  return result;
+}
 
 // ---------------------------------------------------------------- MqttClient
 

@@ -44,6 +44,9 @@ bool wait_until(const std::function<bool()>& pred, Millis timeout, Millis poll =
 
 std::int64_t unix_s();
 std::int64_t unix_ms();
+// A loopback TCP port nobody listens on now (another process may take it
+// before you bind it).
+int free_port();
 bool contains(const std::string& haystack, const std::string& needle);
 std::size_t count_lines_with(const std::string& text, const std::string& needle);
 
@@ -117,6 +120,24 @@ class BrokerRunner {
   std::size_t log_offset_ = 0;
   ExitStatus last_status_;
 };
+
+// ---------------------------------------------------------------- commands
+
+// A program run to its end, as a user at a shell sees it.
+struct CommandResult {
+  ExitStatus status;
+  int exit_code = -1;  // status.code when it exited normally, else -1
+  std::string out;     // standard output
+  std::string err;     // standard error
+};
+
+// Runs argv[0] (a path) with argv, this process's environment changed by
+// `env` (NAME -> value; std::nullopt removes NAME), in `cwd` when given, and
+// no standard input. Killed after `timeout`. Fails the test on a sanitizer
+// report in its stderr.
+CommandResult run_command(const std::vector<std::string>& argv,
+                          const std::map<std::string, std::optional<std::string>>& env = {},
+                          const std::string& cwd = {}, Millis timeout = 30s);
 
 // ---------------------------------------------------------------- clients
 
