@@ -9,32 +9,35 @@
 
 namespace rs1 {
 
+// Every login reads its row once more through a prepared statement (WAL: it
+// never waits for the writer; a few microseconds from the page cache), so a
+// device provisioned a moment ago logs in at once and one revoked a moment
+// ago is refused at once, before the change watcher has caught up. Should
+// the read fail, the in-memory directory answers.
 const DeviceCredentials* Broker::lookup_device(const std::string& id) {
-  if (const auto* d = directory_.device(id)) return d;
-  // Provisioned since the last change poll: one indexed read, so a device can
-  // log in the moment rs1ctl has printed its secret.
   try {
     if (auto found = reader_->find_device(id)) {
       directory_.put(std::move(*found));
-      return directory_.device(id);
+    } else {
+      directory_.remove_device(id);
     }
   } catch (const std::exception& e) {
     broker_log(LogLevel::warning, std::string("rs1: device lookup failed: ") + e.what());
   }
-  return nullptr;
+  return directory_.device(id);
 }
 
 const AccountCredentials* Broker::lookup_account(const std::string& name) {
-  if (const auto* a = directory_.account(name)) return a;
   try {
     if (auto found = reader_->find_account(name)) {
       directory_.put(std::move(*found));
-      return directory_.account(name);
+    } else {
+      directory_.remove_account(name);
     }
   } catch (const std::exception& e) {
     broker_log(LogLevel::warning, std::string("rs1: account lookup failed: ") + e.what());
   }
-  return nullptr;
+  return directory_.account(name);
 }
 
 bool Broker::authenticate(mosquitto* client, const char* username, const char* password,

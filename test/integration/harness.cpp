@@ -793,6 +793,7 @@ Account Fleet::add_account(const std::string& username, Role role) {
 }
 
 void Fleet::revoke(const std::string& id) { REQUIRE(store_->set_device_status(id, "revoked")); }
+void Fleet::enable(const std::string& id) { REQUIRE(store_->set_device_status(id, "active")); }
 
 void Fleet::set_online_by_hand(const std::string& id, bool online) {
   auto creds = store_->find_device(id);

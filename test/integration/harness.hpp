@@ -253,6 +253,7 @@ class Fleet {
   Device add_device(const std::string& id);
   Account add_account(const std::string& username, Role role);
   void revoke(const std::string& id);
+  void enable(const std::string& id);
   void set_online_by_hand(const std::string& id, bool online);
 
   std::optional<DeviceRecord> device(const std::string& id);
