@@ -875,4 +875,32 @@ bool writer_barrier(MqttClient& device_client, Fleet& fleet, const std::string& 
       timeout, 20ms);
 }
 
+std::size_t fill_until_writes_fail(BrokerRunner& broker, Fleet& fleet, MqttClient& device_client,
+                                   const std::string& device_id) {
+  const std::string topic = "opticworks/" + device_id + "/telemetry/fill";
+  const std::string pad(1000, 'x');
+  std::size_t published = 0;
+  bool failed = false;
+  for (int round = 0; round < 40 && !failed; ++round) {
+    for (int i = 0; i < 200; ++i, ++published) {
+      REQUIRE(device_client.publish(topic, nlohmann::json{{"i", published}, {"pad", pad}}.dump(),
+                                    0) == 0);
+    }
+    const int rc =
+        device_client.publish(topic, nlohmann::json{{"i", published}, {"pad", pad}}.dump(), 1);
+    ++published;
+    REQUIRE((rc == 0 || rc == 0x10));  // accepted: the disk is not the publisher's problem
+    failed = wait_until(
+                 [&] {
+                   return contains(broker.log(), "database write failed") ||
+                          fleet.telemetry_count(device_id) == published;
+                 },
+                 5s, 20ms) &&
+             contains(broker.log(), "database write failed");
+  }
+  INFO("published " << published << " rows");
+  REQUIRE(failed);
+  return published;
+}
+
 }  // namespace rs1::it

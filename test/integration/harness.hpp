@@ -282,4 +282,10 @@ std::unique_ptr<MqttClient> connect_account(const BrokerRunner& broker, const Ac
 bool writer_barrier(MqttClient& device_client, Fleet& fleet, const std::string& device_id,
                     Millis timeout = 5s);
 
+// For a broker started with a BrokerConfig::file_size_limit: publishes 1 kB
+// telemetry rows as `device_id` until the broker logs `database write
+// failed`. Returns how many rows it published (all accepted).
+std::size_t fill_until_writes_fail(BrokerRunner& broker, Fleet& fleet, MqttClient& device_client,
+                                   const std::string& device_id);
+
 }  // namespace rs1::it

@@ -273,30 +273,7 @@ TEST_CASE("http: /healthz is 503 with a reason while database writes fail, 200 a
     CHECK(ok.status == 200);
   }
 
-  // Fill until the writer reports failures (the technique of
-  // operations_test.cpp's disk failure test).
-  const std::string pad(1000, 'x');
-  std::size_t published = 0;
-  bool failed = false;
-  for (int round = 0; round < 40 && !failed; ++round) {
-    for (int i = 0; i < 200; ++i, ++published) {
-      REQUIRE(c->publish("opticworks/dev-a/telemetry/fill",
-                         json{{"i", published}, {"pad", pad}}.dump(), 0) == 0);
-    }
-    const int rc = c->publish("opticworks/dev-a/telemetry/fill",
-                              json{{"i", published}, {"pad", pad}}.dump(), 1);
-    ++published;
-    REQUIRE((rc == 0 || rc == 0x10));
-    failed = wait_until(
-                 [&] {
-                   return contains(broker.log(), "database write failed") ||
-                          fleet.telemetry_count(dev.id) == published;
-                 },
-                 5s, 20ms) &&
-             contains(broker.log(), "database write failed");
-  }
-  INFO("published " << published << " rows");
-  REQUIRE(failed);
+  std::size_t published = fill_until_writes_fail(broker, fleet, *c, dev.id);
 
   Response sick;
   CHECK(wait_until(

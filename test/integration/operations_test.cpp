@@ -175,29 +175,7 @@ TEST_CASE(
   Account svc = fleet.add_account("backend", Role::service);
   auto c = connect_device(broker, dev, Protocol::v5);
 
-  // Fill until the writer reports failures.
-  const std::string pad(1000, 'x');
-  std::size_t published = 0;
-  bool failed = false;
-  for (int round = 0; round < 40 && !failed; ++round) {
-    for (int i = 0; i < 200; ++i, ++published) {
-      REQUIRE(c->publish("opticworks/dev-a/telemetry/fill",
-                         json{{"i", published}, {"pad", pad}}.dump(), 0) == 0);
-    }
-    const int rc = c->publish("opticworks/dev-a/telemetry/fill",
-                              json{{"i", published}, {"pad", pad}}.dump(), 1);
-    ++published;
-    REQUIRE((rc == 0 || rc == 0x10));  // accepted: the disk is not the publisher's problem
-    failed = wait_until(
-                 [&] {
-                   return contains(broker.log(), "database write failed") ||
-                          fleet.telemetry_count(dev.id) == published;
-                 },
-                 5s, 20ms) &&
-             contains(broker.log(), "database write failed");
-  }
-  INFO("published " << published << " rows");
-  REQUIRE(failed);
+  std::size_t published = fill_until_writes_fail(broker, fleet, *c, dev.id);
   REQUIRE(broker.running());
   const std::size_t stored_while_failing = fleet.telemetry_count(dev.id);
   CHECK(stored_while_failing < published);
