@@ -903,4 +903,27 @@ std::size_t fill_until_writes_fail(BrokerRunner& broker, Fleet& fleet, MqttClien
   return published;
 }
 
+void expect_startup_failure(BrokerRunner& broker, const std::vector<std::string>& expected) {
+  const auto t0 = std::chrono::steady_clock::now();
+  ExitStatus st = broker.start_expecting_failure(10s);
+  const auto elapsed = std::chrono::steady_clock::now() - t0;
+  const std::string log = broker.log();
+  INFO("broker log:\n" << log);
+  INFO("status: " << st.describe());
+  REQUIRE(st.exited);
+  CHECK(st.code != 0);
+  CHECK(elapsed < 5s);
+  CHECK(count_lines_with(log, "rs1:") == 1);
+  std::string line;
+  std::istringstream in(log);
+  for (std::string l; std::getline(in, l);) {
+    if (contains(l, "rs1:")) line = l;
+  }
+  for (const auto& e : expected) {
+    CAPTURE(e);
+    CHECK(contains(line, e));
+  }
+}
+
+
 }  // namespace rs1::it

@@ -282,6 +282,10 @@ std::unique_ptr<MqttClient> connect_account(const BrokerRunner& broker, const Ac
 bool writer_barrier(MqttClient& device_client, Fleet& fleet, const std::string& device_id,
                     Millis timeout = 5s);
 
+// Starts a broker that must refuse to start: it exits non-zero within 5 s
+// and its log has exactly one rs1: line, which contains every `expected`.
+void expect_startup_failure(BrokerRunner& broker, const std::vector<std::string>& expected);
+
 // For a broker started with a BrokerConfig::file_size_limit: publishes 1 kB
 // telemetry rows as `device_id` until the broker logs `database write
 // failed`. Returns how many rows it published (all accepted).
