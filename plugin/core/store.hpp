@@ -54,6 +54,13 @@ struct DeviceRecord {
   std::int64_t created_at = 0;
 };
 
+// A device to provision.
+struct NewDevice {
+  std::string device_id;
+  std::optional<std::string> model;
+  std::string secret_hash;
+};
+
 struct AccountRecord {
   std::string username;
   Role role = Role::service;
@@ -150,9 +157,13 @@ class Store {
   virtual std::vector<Change> changes_since(std::int64_t seq) = 0;
 
   // --- rs1ctl ---
-  // Throws StoreError(conflict) when the id is taken by a device or account.
-  virtual void add_device(const std::string& device_id, const std::optional<std::string>& model,
-                          const std::string& secret_hash, std::int64_t now_s) = 0;
+  // All of them in one transaction, or none: throws StoreError(conflict) when
+  // an id is taken by a device or an account.
+  virtual void add_devices(const std::vector<NewDevice>& devices, std::int64_t now_s) = 0;
+  void add_device(const std::string& device_id, const std::optional<std::string>& model,
+                  const std::string& secret_hash, std::int64_t now_s) {
+    add_devices({NewDevice{device_id, model, secret_hash}}, now_s);
+  }
   virtual std::vector<DeviceRecord> list_devices() = 0;
   virtual std::optional<DeviceRecord> get_device(const std::string& device_id) = 0;
   // False when there is no such device.
@@ -164,6 +175,8 @@ class Store {
   virtual std::vector<AccountRecord> list_accounts() = 0;
   virtual bool delete_account(const std::string& username) = 0;
   virtual std::vector<TelemetryRecord> query_telemetry(const TelemetryQuery& q) = 0;
+  // Every telemetry row held (the bench checks that none was lost).
+  virtual std::int64_t count_telemetry() = 0;
   virtual std::vector<SecurityEvent> query_security_log(const SecurityLogQuery& q) = 0;
   virtual void log_event(const SecurityEvent& event) = 0;
 };

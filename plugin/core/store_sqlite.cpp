@@ -251,16 +251,17 @@ class SqliteStore final : public Store {
     return out;
   }
 
-  void add_device(const std::string& device_id, const std::optional<std::string>& model,
-                  const std::string& secret_hash, std::int64_t now_s) override {
+  void add_devices(const std::vector<NewDevice>& devices, std::int64_t now_s) override {
     Transaction tx(*this);
-    prepare("INSERT INTO devices (device_id, model, device_secret_hash, created_at) "
-            "VALUES (?1, ?2, ?3, ?4)")
-        .bind(1, device_id)
-        .bind(2, model)
-        .bind(3, secret_hash)
-        .bind(4, now_s)
-        .run();
+    for (const auto& d : devices) {
+      prepare("INSERT INTO devices (device_id, model, device_secret_hash, created_at) "
+              "VALUES (?1, ?2, ?3, ?4)")
+          .bind(1, d.device_id)
+          .bind(2, d.model)
+          .bind(3, d.secret_hash)
+          .bind(4, now_s)
+          .run();
+    }
     tx.commit();
   }
 
@@ -346,6 +347,12 @@ class SqliteStore final : public Store {
     std::vector<TelemetryRecord> out;
     while (q.step()) out.push_back(TelemetryRecord{q.text(0), q.text(1), q.integer(2), q.text(3)});
     return out;
+  }
+
+  std::int64_t count_telemetry() override {
+    Query q = prepare("SELECT count(*) FROM telemetry");
+    q.step();
+    return q.integer(0);
   }
 
   std::vector<SecurityEvent> query_security_log(const SecurityLogQuery& sq) override {

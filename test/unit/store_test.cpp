@@ -159,6 +159,36 @@ TEST_CASE("store: a duplicate device is a conflict and changes nothing", "[store
   CHECK(db.admin->list_devices().size() == 2);
 }
 
+TEST_CASE("store: add_devices provisions all of a batch or none of it", "[store]") {
+  TestDb db;
+  db.admin->add_device("dev-taken", std::nullopt, "hash-t", 100);
+  std::vector<NewDevice> batch;
+  for (int i = 0; i < 500; ++i) batch.push_back(NewDevice{"dev-" + std::to_string(i), std::nullopt, "h"});
+  db.admin->add_devices(batch, 200);
+  CHECK(db.admin->list_devices().size() == 501);
+  CHECK(db.admin->get_device("dev-499")->created_at == 200);
+
+  // One taken id refuses the whole batch.
+  std::vector<NewDevice> clash{{"dev-new-1", std::nullopt, "h"}, {"dev-taken", std::nullopt, "h"},
+                               {"dev-new-2", std::nullopt, "h"}};
+  CHECK(store_error_kind([&] { db.admin->add_devices(clash, 300); }) == StoreError::Kind::conflict);
+  CHECK_FALSE(db.admin->get_device("dev-new-1"));
+  CHECK_FALSE(db.admin->get_device("dev-new-2"));
+  CHECK(db.admin->list_devices().size() == 501);
+}
+
+TEST_CASE("store: count_telemetry counts every row", "[store]") {
+  TestDb db;
+  CHECK(db.admin->count_telemetry() == 0);
+  db.admin->add_device("dev-a", std::nullopt, "hash-a", 1);
+  WriteBatch batch;
+  for (int i = 0; i < 1500; ++i) batch.telemetry.push_back(row(ref_of(*db.admin, "dev-a"), "temp", i, "{}"));
+  db.admin->write_batch(batch);
+  CHECK(db.admin->count_telemetry() == 1500);
+  CHECK(db.admin->delete_device("dev-a"));
+  CHECK(db.admin->count_telemetry() == 0);
+}
+
 TEST_CASE("store: account names and device ids never collide", "[store]") {
   TestDb db;
   Store& s = *db.admin;
