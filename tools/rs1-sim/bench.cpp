@@ -1,0 +1,1127 @@
+#include "bench.hpp"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <condition_variable>
+#include <cstdio>
+#include <ctime>
+#include <filesystem>
+#include <fstream>
+#include <iomanip>
+#include <iostream>
+#include <memory>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <stdexcept>
+#include <thread>
+
+#include "core/identity.hpp"
+#include "core/store.hpp"
+#include "rs1-sim/broker_process.hpp"
+#include "rs1-sim/client_loop.hpp"
+#include "rs1-sim/command.hpp"
+
+namespace rs1::sim {
+
+namespace fs = std::filesystem;
+using namespace std::chrono_literals;
+using Json = nlohmann::json;
+
+namespace {
+
+constexpr int kPubackNoSubscribers = 0x10;  // v5: accepted, nobody subscribed
+// CONNECTs awaiting CONNACK at once: below mosquitto's listen backlog, so a
+// blocking loopback connect never waits for a SYN retransmit.
+constexpr int kConnectWindow = 64;
+// Devices per worker process in (e): 3 descriptors each, under 20,000.
+constexpr int kDevicesPerWorker = 5000;
+
+double seconds_between(Clock::time_point a, Clock::time_point b) {
+  return std::chrono::duration<double>(b - a).count();
+}
+
+double median(std::vector<double> v) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  std::size_t n = v.size();
+  return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+double percentile(std::vector<double> v, double p) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  auto idx = static_cast<std::size_t>(p * static_cast<double>(v.size() - 1) + 0.5);
+  return v[std::min(idx, v.size() - 1)];
+}
+
+std::int64_t unix_now() { return static_cast<std::int64_t>(std::time(nullptr)); }
+
+// A client identity: anonymous (vanilla) or a provisioned device.
+struct Identity {
+  std::string client_id;
+  std::string secret_hash;  // empty: anonymous
+  ClientOptions options(std::int64_t now_s) const {
+    ClientOptions o;
+    o.client_id = client_id;
+    if (!secret_hash.empty()) {
+      o.username = client_id;
+      o.password = password_for_hour(secret_hash, client_id, hour_of(now_s));
+    }
+    return o;
+  }
+};
+
+// The devices of one run, provisioned on the plugin broker's database before
+// it starts; the vanilla broker gets the same client ids, anonymous.
+class DeviceSet {
+ public:
+  DeviceSet(const std::string& prefix, int count) {
+    for (int i = 0; i < count; ++i) {
+      char id[64];
+      std::snprintf(id, sizeof id, "%s-%05d", prefix.c_str(), i);
+      // Any 64-hex secret will do; a real random one costs an RNG call each.
+      std::string secret = sha256_hex(std::string(id) + "-bench-secret");
+      devices_.push_back({id, sha256_hex(secret)});
+    }
+  }
+  Identity identity(int i, bool with_plugin) const {
+    return {devices_[static_cast<std::size_t>(i)].first,
+            with_plugin ? devices_[static_cast<std::size_t>(i)].second : std::string()};
+  }
+  void provision(const std::string& db_path) const {
+    auto store = open_sqlite_store(db_path, StoreRole::admin);
+    store->migrate();
+    std::vector<NewDevice> batch;
+    for (const auto& [id, hash] : devices_)
+      batch.push_back(NewDevice{id, std::string("bench"), hash});
+    store->add_devices(batch, unix_now());
+  }
+  int size() const { return static_cast<int>(devices_.size()); }
+
+ private:
+  std::vector<std::pair<std::string, std::string>> devices_;
+};
+
+std::string telemetry_topic(const std::string& id) { return "opticworks/" + id + "/telemetry/env"; }
+
+// Holds the publishers until all are connected, so the clock starts when
+// every one of them can send.
+class StartGate {
+ public:
+  explicit StartGate(int parties) : waiting_(parties) {}
+  void arrive() {
+    std::unique_lock<std::mutex> lock(m_);
+    if (--waiting_ == 0) {
+      start_ = Clock::now();
+      cv_.notify_all();
+    }
+    cv_.wait(lock, [&] { return waiting_ <= 0; });
+  }
+  // For a publisher that failed before arriving: nobody waits for it.
+  void withdraw() { arrive(); }
+  Clock::time_point start() {
+    std::lock_guard<std::mutex> lock(m_);
+    return start_;
+  }
+
+ private:
+  std::mutex m_;
+  std::condition_variable cv_;
+  int waiting_;
+  Clock::time_point start_;
+};
+
+struct FloodResult {
+  std::int64_t sent = 0;
+  std::int64_t acknowledged = 0;  // QoS 0: sent before an acknowledged barrier
+  std::int64_t refused = 0;       // QoS 1 PUBACK with a failure reason
+  Clock::time_point finished;
+  std::string error;
+};
+
+// One publisher on its own thread and loop: `count` telemetry messages as
+// fast as the broker takes them. QoS 0 ends with a QoS 1 barrier: the broker
+// handles one connection's packets in order, so its PUBACK means every
+// message before it was handled. (Message ids are no use for QoS 0: they wrap
+// at 65,535 and libmosquitto reports QoS 0 "published" when written.)
+class Flood : public ClientHandler {
+ public:
+  Flood(int port, Identity id, int count, int qos, StartGate& gate)
+      : port_(port), id_(std::move(id)), count_(count), qos_(qos), gate_(gate) {}
+
+  FloodResult run() {
+    bool arrived = false;
+    try {
+      Client& c = loop_.add(id_.options(unix_now()), *this);
+      if (loop_.connect(c, "127.0.0.1", port_) != MOSQ_ERR_SUCCESS) fail("cannot connect");
+      if (!loop_.run_until([&] { return connack_ >= 0 || lost_; }, 10s) || connack_ != 0) {
+        fail("login refused or timed out (CONNACK " + std::to_string(connack_) + ")");
+      }
+      gate_.arrive();
+      arrived = true;
+      if (qos_ == 0) {
+        run_qos0(c);
+      } else {
+        run_qos1(c);
+      }
+      result_.finished = Clock::now();
+      c.disconnect();
+      loop_.run_until([&] { return !c.open(); }, 5s);
+    } catch (const std::exception& e) {
+      result_.error = id_.client_id + ": " + e.what();
+      if (!arrived) gate_.withdraw();
+    }
+    return result_;
+  }
+
+  void on_connect(Client&, int rc) override { connack_ = rc; }
+  void on_disconnect(Client&, int) override { lost_ = true; }
+  void on_publish(Client&, int mid, int reason) override {
+    if (qos_ == 0) {
+      if (barrier_mid_ >= 0 && mid == barrier_mid_) barrier_reason_ = reason;
+      return;
+    }
+    if (reason == 0 || reason == kPubackNoSubscribers) {
+      ++result_.acknowledged;
+    } else {
+      ++result_.refused;
+    }
+  }
+
+ private:
+  [[noreturn]] void fail(const std::string& why) { throw std::runtime_error(why); }
+
+  void drain(Client& c) {
+    while (c.backlogged()) {
+      if (lost_) fail("connection lost after " + std::to_string(result_.sent) + " messages");
+      loop_.run_once(50ms);
+    }
+  }
+
+  void run_qos0(Client& c) {
+    const std::string topic = telemetry_topic(id_.client_id);
+    for (int i = 0; i < count_; ++i) {
+      if (c.publish(topic, bench_telemetry_payload(static_cast<std::uint64_t>(i)), 0) !=
+          MOSQ_ERR_SUCCESS) {
+        fail("publish failed after " + std::to_string(result_.sent) + " messages");
+      }
+      ++result_.sent;
+      if (i % 64 == 63) drain(c);
+    }
+    drain(c);
+    // Every QoS 0 callback has fired now, so the barrier's mid is unambiguous.
+    int mid = -1;
+    if (c.publish(topic, bench_telemetry_payload(static_cast<std::uint64_t>(count_)), 1, false,
+                  &mid) != MOSQ_ERR_SUCCESS) {
+      fail("barrier publish failed");
+    }
+    barrier_mid_ = mid;
+    ++result_.sent;
+    if (!loop_.run_until([&] { return barrier_reason_ >= 0 || lost_; }, 120s) ||
+        barrier_reason_ < 0) {
+      fail("no PUBACK for the barrier");
+    }
+    if (barrier_reason_ != 0 && barrier_reason_ != kPubackNoSubscribers) {
+      fail("the barrier was refused (reason " + std::to_string(barrier_reason_) + ")");
+    }
+    result_.acknowledged = result_.sent;
+  }
+
+  void run_qos1(Client& c) {
+    const std::string topic = telemetry_topic(id_.client_id);
+    // libmosquitto keeps what exceeds the broker's receive maximum queued
+    // and sends it as PUBACKs free the window.
+    for (int i = 0; i < count_; ++i) {
+      if (c.publish(topic, bench_telemetry_payload(static_cast<std::uint64_t>(i)), 1) !=
+          MOSQ_ERR_SUCCESS) {
+        fail("publish failed after " + std::to_string(result_.sent) + " messages");
+      }
+      ++result_.sent;
+      if (i % 64 == 63) loop_.run_once(0ms);
+    }
+    if (!loop_.run_until([&] { return result_.acknowledged + result_.refused == count_ || lost_; },
+                         300s) ||
+        lost_) {
+      fail("only " + std::to_string(result_.acknowledged + result_.refused) + " of " +
+           std::to_string(count_) + " PUBACKs arrived");
+    }
+  }
+
+  int port_;
+  Identity id_;
+  int count_;
+  int qos_;
+  StartGate& gate_;
+  ClientLoop loop_;
+  FloodResult result_;
+  int connack_ = -1;
+  bool lost_ = false;
+  int barrier_mid_ = -1;
+  int barrier_reason_ = -1;
+};
+
+// Busy and total CPU time of the whole machine so far (/proc/stat), to show
+// whether a run had idle cores left or was bound by the CPU it shares with
+// the load generator.
+struct CpuTimes {
+  std::uint64_t busy = 0;
+  std::uint64_t total = 0;
+  static CpuTimes now() {
+    std::ifstream stat("/proc/stat");
+    std::string cpu;
+    CpuTimes t;
+    stat >> cpu;
+    for (int i = 0; i < 8; ++i) {
+      std::uint64_t v = 0;
+      stat >> v;
+      t.total += v;
+      if (i != 3 && i != 4) t.busy += v;  // not idle, not iowait
+    }
+    return t;
+  }
+  // Share of the machine's CPU busy between `before` and this.
+  double busy_since(const CpuTimes& before) const {
+    auto dt = total - before.total;
+    return dt ? static_cast<double>(busy - before.busy) / static_cast<double>(dt) : 0;
+  }
+};
+
+struct Throughput {
+  double rate = 0;      // messages/s
+  double cpu_busy = 0;  // share of the machine busy during the run
+  std::int64_t acknowledged = 0;
+  std::int64_t refused = 0;
+};
+
+Throughput run_flood(int port, const DeviceSet& devices, bool with_plugin, int publishers,
+                     int count, int qos, std::vector<std::string>& errors) {
+  StartGate gate(publishers);
+  std::vector<FloodResult> results(static_cast<std::size_t>(publishers));
+  std::vector<std::thread> threads;
+  for (int p = 0; p < publishers; ++p) {
+    threads.emplace_back([&, p] {
+      Flood flood(port, devices.identity(p, with_plugin), count, qos, gate);
+      results[static_cast<std::size_t>(p)] = flood.run();
+    });
+  }
+  CpuTimes cpu_before = CpuTimes::now();
+  for (auto& t : threads) t.join();
+  Throughput out;
+  out.cpu_busy = CpuTimes::now().busy_since(cpu_before);
+  Clock::time_point end = gate.start();
+  std::int64_t sent = 0;
+  for (const auto& r : results) {
+    if (!r.error.empty()) errors.push_back((with_plugin ? "plugin: " : "vanilla: ") + r.error);
+    end = std::max(end, r.finished);
+    sent += r.sent;
+    out.acknowledged += r.acknowledged;
+    out.refused += r.refused;
+  }
+  double s = seconds_between(gate.start(), end);
+  out.rate = s > 0 ? static_cast<double>(out.acknowledged + out.refused) / s : 0;
+  return out;
+}
+
+// ---------------------------------------------------------------- logins
+
+// `lanes` clients log in one after another each: connect, CONNACK,
+// DISCONNECT, next; every login a different device.
+class LoginLanes : public ClientHandler {
+ public:
+  LoginLanes(int port, std::vector<ClientOptions> logins, int lanes)
+      : port_(port), logins_(std::move(logins)), lanes_(lanes) {}
+
+  // Logins per second; errors name what failed.
+  double run(std::vector<std::string>& errors, const std::string& who) {
+    auto start = Clock::now();
+    for (int l = 0; l < lanes_; ++l) start_next();
+    bool done = loop_.run_until([&] { return finished_ == static_cast<int>(logins_.size()); },
+                                std::chrono::seconds(30 + logins_.size() / 50));
+    auto end = Clock::now();
+    if (!done) {
+      errors.push_back(who + ": only " + std::to_string(finished_) + " of " +
+                       std::to_string(logins_.size()) + " logins finished");
+    }
+    if (refused_ > 0) errors.push_back(who + ": " + std::to_string(refused_) + " logins refused");
+    return static_cast<double>(accepted_) / seconds_between(start, end);
+  }
+
+  void on_connect(Client& c, int rc) override {
+    if (rc == 0) {
+      ++accepted_;
+      c.disconnect();  // on_disconnect follows once DISCONNECT is written
+    } else {
+      ++refused_;
+      // The broker closes the connection; on_disconnect follows.
+    }
+  }
+  void on_disconnect(Client& c, int) override {
+    ++finished_;
+    loop_.remove(c);
+    loop_.post([this] { start_next(); });
+  }
+
+ private:
+  void start_next() {
+    if (next_ >= logins_.size()) return;
+    Client& c = loop_.add(logins_[next_++], *this);
+    if (loop_.connect(c, "127.0.0.1", port_) != MOSQ_ERR_SUCCESS) {
+      ++refused_;
+      ++finished_;
+      loop_.remove(c);
+      loop_.post([this] { start_next(); });
+    }
+  }
+
+  int port_;
+  std::vector<ClientOptions> logins_;
+  int lanes_;
+  ClientLoop loop_;
+  std::size_t next_ = 0;
+  int accepted_ = 0;
+  int refused_ = 0;
+  int finished_ = 0;
+};
+
+// ---------------------------------------------------------------- connections
+
+// Connects `count` devices the way RS-1 firmware does (CONNECT, subscribe its
+// three downlinks, publish its state with QoS 1) and keeps them connected.
+class ConnectedFleet : public ClientHandler {
+ public:
+  // Devices [first, first + count) of `devices`.
+  ConnectedFleet(int port, const DeviceSet& devices, bool with_plugin, int first, int count)
+      : port_(port), devices_(devices), with_plugin_(with_plugin), first_(first), count_(count) {}
+
+  // Empty when every device is connected, subscribed and has its state
+  // acknowledged; else what went wrong.
+  std::string connect_all() {
+    auto now = unix_now();
+    bool done = loop_.run_until(
+        [&] {
+          while (next_ < count_ && pending_ < kConnectWindow && failed_ == 0) {
+            Client& c =
+                loop_.add(devices_.identity(first_ + next_, with_plugin_).options(now), *this);
+            ++next_;
+            ++pending_;
+            int rc = loop_.connect(c, "127.0.0.1", port_);
+            if (rc != MOSQ_ERR_SUCCESS) {
+              fail(c, std::string("connect: ") + mosquitto_strerror(rc));
+              break;
+            }
+          }
+          return ready_ == count_ || failed_ > 0;
+        },
+        std::chrono::seconds(60 + count_ / 100));
+    if (!done || failed_ > 0) {
+      return std::to_string(ready_) + " of " + std::to_string(count_) + " devices connected; " +
+             (failed_ ? first_failure_ : "timed out");
+    }
+    return {};
+  }
+
+  // Keeps the connections serviced (keepalives) until `done()` holds.
+  void hold(const std::function<bool()>& done) { loop_.run_until(done, std::chrono::hours(1)); }
+
+  void on_connect(Client& c, int rc) override {
+    --pending_;
+    if (rc != 0) {
+      fail(c, "CONNACK " + std::to_string(rc));
+      return;
+    }
+    const std::string base = "opticworks/" + c.id();
+    for (const char* downlink : {"/ota/trigger", "/config/update", "/diag/request"}) {
+      c.subscribe(base + downlink, 1);
+    }
+    c.publish(base + "/state", R"({"firmware_version":"1.0.0","uptime_s":1})", 1);
+  }
+  void on_disconnect(Client& c, int rc) override {
+    fail(c, std::string("connection lost: ") + mosquitto_strerror(rc));
+  }
+  void on_subscribe(Client& c, int) override { progress(c, 1); }
+  void on_publish(Client& c, int, int) override { progress(c, 1); }
+
+ private:
+  void fail(Client& c, const std::string& why) {
+    if (failed_++ == 0) first_failure_ = c.id() + ": " + why;
+  }
+
+  void progress(Client& c, int step) {
+    c.tag += static_cast<std::size_t>(step);
+    if (c.tag == 4) ++ready_;  // three SUBACKs and the state's PUBACK
+  }
+
+  int port_;
+  const DeviceSet& devices_;
+  bool with_plugin_;
+  int first_;
+  int count_;
+  ClientLoop loop_;
+  int next_ = 0;
+  int pending_ = 0;
+  int ready_ = 0;
+  int failed_ = 0;
+  std::string first_failure_;
+};
+
+// A libmosquitto client holds three descriptors (its socket and a wake-up
+// socket pair), and an unprivileged container cannot raise its hard limit
+// (20,000 here): 10,000 devices need more than one process. Each worker
+// process holds a slice of the devices on its own loop, says "ok" (or what
+// failed) on its pipe once all of its devices are up, and keeps them
+// connected until its control pipe closes.
+class FleetWorkers {
+ public:
+  FleetWorkers(int port, const DeviceSet& devices, bool with_plugin, int count, int per_worker) {
+    for (int first = 0; first < count; first += per_worker) {
+      int n = std::min(per_worker, count - first);
+      int status_pipe[2], control_pipe[2];
+      if (::pipe2(status_pipe, O_CLOEXEC) != 0 || ::pipe2(control_pipe, O_CLOEXEC) != 0) {
+        throw std::runtime_error("pipe failed");
+      }
+      std::cout.flush();
+      std::cerr.flush();
+      pid_t pid = ::fork();
+      if (pid < 0) throw std::runtime_error("fork failed");
+      if (pid == 0) {
+        ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+        ::close(status_pipe[0]);
+        ::close(control_pipe[1]);
+        int code = 0;
+        try {
+          ConnectedFleet fleet(port, devices, with_plugin, first, n);
+          std::string failure = fleet.connect_all();
+          std::string line = failure.empty() ? "ok\n" : failure + "\n";
+          (void)!::write(status_pipe[1], line.data(), line.size());
+          if (failure.empty()) {
+            fleet.hold([fd = control_pipe[0]] {
+              pollfd p{fd, POLLIN, 0};
+              return ::poll(&p, 1, 0) != 0;  // data or EOF: the parent is done
+            });
+          }
+        } catch (const std::exception& e) {
+          std::string line = std::string(e.what()) + "\n";
+          (void)!::write(status_pipe[1], line.data(), line.size());
+          code = 1;
+        }
+        ::_exit(code);  // no parent destructors in the child
+      }
+      ::close(status_pipe[1]);
+      ::close(control_pipe[0]);
+      workers_.push_back({pid, status_pipe[0], control_pipe[1]});
+    }
+  }
+
+  ~FleetWorkers() {
+    for (auto& w : workers_) {
+      ::close(w.control);
+      ::close(w.status);
+    }
+    for (auto& w : workers_) {
+      int status = 0;
+      ::waitpid(w.pid, &status, 0);
+    }
+  }
+
+  // Empty once every worker said "ok"; else the first failure.
+  std::string wait_ready(Clock::duration timeout) {
+    auto deadline = Clock::now() + timeout;
+    for (auto& w : workers_) {
+      std::string line;
+      char ch = 0;
+      while (line.empty() || line.back() != '\n') {
+        auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+        pollfd p{w.status, POLLIN, 0};
+        if (left.count() <= 0 || ::poll(&p, 1, static_cast<int>(left.count())) <= 0) {
+          return "timed out waiting for the connections";
+        }
+        if (::read(w.status, &ch, 1) != 1) return "a worker process died";
+        line += ch;
+      }
+      line.pop_back();
+      if (line != "ok") return line;
+    }
+    return {};
+  }
+
+ private:
+  struct Worker {
+    pid_t pid;
+    int status;
+    int control;
+  };
+  std::vector<Worker> workers_;
+};
+
+// ---------------------------------------------------------------- latency
+
+struct Latency {
+  double p50_ms = 0;
+  double p99_ms = 0;
+  double max_ms = 0;
+  std::int64_t acknowledged = 0;
+};
+
+// One device publishes at a steady rate; a reader polls the database (it
+// sees each commit through data_version) and times every row from its
+// publish to the commit that made it visible. One connection and one FIFO
+// writer: row n is message n.
+Latency run_latency(BrokerProcess& broker, const Identity& id, int messages, int rate,
+                    std::vector<std::string>& errors) {
+  std::vector<std::atomic<std::int64_t>> sent_ns(static_cast<std::size_t>(messages));
+  std::vector<double> latencies;
+  latencies.reserve(static_cast<std::size_t>(messages));
+  std::string reader_error;  // the poller's own: `errors` belongs to this thread
+  auto ns_now = [] {
+    return std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now().time_since_epoch())
+        .count();
+  };
+
+  std::thread poller([&] {
+    try {
+      auto store = open_sqlite_store(broker.db_path(), StoreRole::reader);
+      std::int64_t seen = store->count_telemetry();
+      auto deadline = Clock::now() + std::chrono::seconds(30 + messages / std::max(rate, 1));
+      while (seen < messages && Clock::now() < deadline) {
+        std::this_thread::sleep_for(1ms);
+        if (!store->changed_elsewhere()) continue;
+        std::int64_t n = std::min<std::int64_t>(store->count_telemetry(), messages);
+        auto now = ns_now();
+        for (; seen < n; ++seen) {
+          auto t = sent_ns[static_cast<std::size_t>(seen)].load(std::memory_order_acquire);
+          latencies.push_back(static_cast<double>(now - t) / 1e6);
+        }
+      }
+    } catch (const std::exception& e) {
+      reader_error = std::string("latency reader: ") + e.what();
+    }
+  });
+
+  struct Pacer : ClientHandler {
+    int connack = -1;
+    void on_connect(Client&, int rc) override { connack = rc; }
+  } pacer;
+  Latency out;
+  {
+    ClientLoop loop;
+    Client& c = loop.add(id.options(unix_now()), pacer);
+    if (loop.connect(c, "127.0.0.1", broker.port()) == MOSQ_ERR_SUCCESS &&
+        loop.run_until([&] { return pacer.connack >= 0; }, 10s) && pacer.connack == 0) {
+      const std::string topic = telemetry_topic(id.client_id);
+      auto start = Clock::now();
+      for (int i = 0; i < messages; ++i) {
+        auto due = start + std::chrono::nanoseconds(static_cast<std::int64_t>(1e9 * i / rate));
+        while (Clock::now() < due)
+          loop.run_once(std::min<Clock::duration>(due - Clock::now(), 1ms));
+        sent_ns[static_cast<std::size_t>(i)].store(ns_now(), std::memory_order_release);
+        if (c.publish(topic, bench_telemetry_payload(static_cast<std::uint64_t>(i)), 0) !=
+            MOSQ_ERR_SUCCESS) {
+          errors.push_back("latency: publish failed at message " + std::to_string(i));
+          break;
+        }
+        ++out.acknowledged;
+      }
+      while (c.backlogged()) loop.run_once(10ms);
+      c.disconnect();
+      loop.run_until([&] { return !c.open(); }, 5s);
+    } else {
+      errors.push_back("latency: login refused or timed out");
+    }
+  }
+  poller.join();
+  if (!reader_error.empty()) errors.push_back(reader_error);
+  if (static_cast<std::int64_t>(latencies.size()) < out.acknowledged) {
+    errors.push_back("latency: only " + std::to_string(latencies.size()) + " of " +
+                     std::to_string(out.acknowledged) + " rows were committed within the wait");
+  }
+  out.p50_ms = percentile(latencies, 0.50);
+  out.p99_ms = percentile(latencies, 0.99);
+  out.max_ms = latencies.empty() ? 0 : *std::max_element(latencies.begin(), latencies.end());
+  return out;
+}
+
+// ---------------------------------------------------------------- the run
+
+std::string machine_description(const std::string& mosquitto_bin) {
+  std::string cpu;
+  std::ifstream cpuinfo("/proc/cpuinfo");
+  for (std::string line; std::getline(cpuinfo, line);) {
+    if (line.rfind("model name", 0) == 0) {
+      cpu = line.substr(line.find(':') + 2);
+      break;
+    }
+  }
+  std::string version = "mosquitto";
+  if (FILE* p = ::popen((mosquitto_bin + " -h 2>&1").c_str(), "r")) {
+    char buf[256];
+    if (std::fgets(buf, sizeof buf, p)) {
+      version = buf;
+      while (!version.empty() && (version.back() == '\n' || version.back() == '\r'))
+        version.pop_back();
+    }
+    ::pclose(p);
+  }
+  long mem_gib = sysconf(_SC_PHYS_PAGES) * sysconf(_SC_PAGESIZE) / (1024L * 1024 * 1024);
+  return std::to_string(std::thread::hardware_concurrency()) + " cores (" + cpu + "), " +
+         std::to_string(mem_gib) + " GiB; " + version;
+}
+
+class Bench {
+ public:
+  Bench(const BenchOptions& o, std::ostream& progress) : o_(o), progress_(progress) {}
+
+  BenchReport run() {
+    report_.machine = machine_description(o_.mosquitto_bin);
+    progress_ << "rs1-sim bench: " << report_.machine << "\n"
+              << "work directory " << work_dir_ << "\n";
+    auto wanted = [&](char key) { return o_.scenarios.find(key) != std::string::npos; };
+    if (wanted('a')) {
+      throughput("a",
+                 "QoS 0 publish, " + std::to_string(o_.publishers) + " x " +
+                     std::to_string(o_.qos0_messages) + " msgs of 200 B",
+                 0, o_.qos0_messages);
+    }
+    if (wanted('b')) {
+      throughput("b",
+                 "QoS 1 publish, " + std::to_string(o_.publishers) + " x " +
+                     std::to_string(o_.qos1_messages) + " msgs of 200 B",
+                 1, o_.qos1_messages);
+    }
+    if (wanted('c')) logins();
+    if (wanted('d')) latency();
+    if (wanted('e')) memory();
+    if (!wanted('f')) return finish();
+    ScenarioResult f;
+    f.key = "f";
+    f.title = "rollout stage trigger, " + std::to_string(o_.connections) + " online";
+    f.target = "<= 1 s";
+    f.note = "n/a: OTA rollouts are not built yet";
+    report_.scenarios.push_back(f);
+    return finish();
+  }
+
+  BenchReport finish() {
+    if (report_.rows_acknowledged != report_.rows_committed) {
+      report_.errors.push_back("rows lost: " + std::to_string(report_.rows_acknowledged) +
+                               " acknowledged, " + std::to_string(report_.rows_committed) +
+                               " in the databases");
+    }
+    return report_;
+  }
+
+  void set_work_dir(std::string dir) { work_dir_ = std::move(dir); }
+
+ private:
+  std::string run_dir(const std::string& name) {
+    return work_dir_ + "/" + std::to_string(++runs_) + "-" + name;
+  }
+
+  std::unique_ptr<BrokerProcess> start(bool with_plugin, const std::string& name,
+                                       const DeviceSet* devices) {
+    BrokerSetup setup;
+    setup.mosquitto_bin = o_.mosquitto_bin;
+    setup.dir = run_dir(name + (with_plugin ? "-plugin" : "-vanilla"));
+    fs::create_directories(setup.dir);
+    if (with_plugin) {
+      setup.plugin_path = o_.plugin_path;
+      // The bench's devices publish far beyond a real sensor's 600/min.
+      setup.plugin_options = {{"rate_limit_per_min", "0"},
+                              {"ingest_flush_ms", std::to_string(o_.flush_ms)}};
+      if (devices) devices->provision(setup.dir + "/rs1.db");
+    }
+    return std::make_unique<BrokerProcess>(setup);
+  }
+
+  // Stops the plugin broker (SIGTERM commits every accepted row) and adds
+  // its rows to the check.
+  void settle_rows(BrokerProcess& broker, std::int64_t acknowledged, const std::string& what) {
+    broker.stop();
+    auto store = open_sqlite_store(broker.db_path(), StoreRole::admin);
+    std::int64_t rows = store->count_telemetry();
+    report_.rows_acknowledged += acknowledged;
+    report_.rows_committed += rows;
+    progress_ << "    rows: " << acknowledged << " acknowledged, " << rows << " committed (" << what
+              << ")\n";
+  }
+
+  void throughput(const std::string& key, const std::string& title, int qos, int count) {
+    ScenarioResult r;
+    r.key = key;
+    r.title = title;
+    r.unit = "msg/s";
+    r.target = key == "a" ? ">= 0.90" : "";
+    DeviceSet devices("bench-pub", o_.publishers);
+    for (int round = 0; round < o_.rounds; ++round) {
+      for (bool with_plugin : {false, true}) {
+        try {
+          auto broker = start(with_plugin, "qos" + std::to_string(qos), &devices);
+          auto t = run_flood(broker->port(), devices, with_plugin, o_.publishers, count, qos,
+                             report_.errors);
+          progress_ << "  (" << key << ") round " << round + 1 << " "
+                    << (with_plugin ? "plugin " : "vanilla") << ": " << std::fixed
+                    << std::setprecision(0) << t.rate << " msg/s, machine CPU " << 100 * t.cpu_busy
+                    << "% busy";
+          if (t.refused) progress_ << ", " << t.refused << " refused";
+          progress_ << "\n";
+          (with_plugin ? r.plugin_rounds : r.vanilla_rounds).push_back(t.rate);
+          if (with_plugin) settle_rows(*broker, t.acknowledged, "(" + key + ")");
+        } catch (const std::exception& e) {
+          report_.errors.push_back("(" + key + ") " + e.what());
+        }
+      }
+    }
+    finish_ratio(r, key == "a" ? 0.90 : -1);
+  }
+
+  void finish_ratio(ScenarioResult& r, double target) {
+    if (!r.vanilla_rounds.empty()) r.vanilla = median(r.vanilla_rounds);
+    if (!r.plugin_rounds.empty()) r.plugin = median(r.plugin_rounds);
+    std::vector<double> ratios;
+    for (std::size_t i = 0; i < std::min(r.vanilla_rounds.size(), r.plugin_rounds.size()); ++i) {
+      if (r.vanilla_rounds[i] > 0) ratios.push_back(r.plugin_rounds[i] / r.vanilla_rounds[i]);
+    }
+    if (!ratios.empty()) r.ratio = median(ratios);
+    if (target > 0 && r.ratio) r.met = *r.ratio >= target;
+    report_.scenarios.push_back(r);
+  }
+
+  void logins() {
+    ScenarioResult r;
+    r.key = "c";
+    r.title = "logins, " + std::to_string(o_.login_lanes) + " x " +
+              std::to_string(o_.logins_per_lane) + " sequential (HMAC vs anonymous)";
+    r.unit = "logins/s";
+    r.target = ">= 0.95";
+    DeviceSet devices("bench-login", o_.login_lanes * o_.logins_per_lane);
+    for (int round = 0; round < o_.rounds; ++round) {
+      for (bool with_plugin : {false, true}) {
+        try {
+          auto broker = start(with_plugin, "login", &devices);
+          // Passwords are computed before the clock starts: the device's cost.
+          std::vector<ClientOptions> logins;
+          auto now = unix_now();
+          for (int i = 0; i < devices.size(); ++i)
+            logins.push_back(devices.identity(i, with_plugin).options(now));
+          LoginLanes lanes(broker->port(), std::move(logins), o_.login_lanes);
+          double rate = lanes.run(report_.errors, with_plugin ? "(c) plugin" : "(c) vanilla");
+          progress_ << "  (c) round " << round + 1 << " " << (with_plugin ? "plugin " : "vanilla")
+                    << ": " << std::fixed << std::setprecision(0) << rate << " logins/s\n";
+          (with_plugin ? r.plugin_rounds : r.vanilla_rounds).push_back(rate);
+        } catch (const std::exception& e) {
+          report_.errors.push_back(std::string("(c) ") + e.what());
+        }
+      }
+    }
+    finish_ratio(r, 0.95);
+  }
+
+  void latency() {
+    ScenarioResult r;
+    r.key = "d";
+    r.title = "publish -> committed, " + std::to_string(o_.latency_messages) + " msgs at " +
+              std::to_string(o_.latency_rate) + "/s";
+    r.unit = "ms";
+    double limit = o_.flush_ms + 50.0;
+    std::ostringstream target;
+    target << "p99 <= " << limit << " ms";
+    r.target = target.str();
+    try {
+      DeviceSet devices("bench-latency", 1);
+      auto broker = start(true, "latency", &devices);
+      auto lat = run_latency(*broker, devices.identity(0, true), o_.latency_messages,
+                             o_.latency_rate, report_.errors);
+      std::ostringstream fig;
+      fig << std::fixed << std::setprecision(1) << "p50 " << lat.p50_ms << " / p99 " << lat.p99_ms
+          << " / max " << lat.max_ms << " ms";
+      r.figure = fig.str();
+      r.plugin = lat.p99_ms;
+      r.met = lat.p99_ms <= limit;
+      progress_ << "  (d) " << r.figure << "\n";
+      settle_rows(*broker, lat.acknowledged, "(d)");
+    } catch (const std::exception& e) {
+      report_.errors.push_back(std::string("(d) ") + e.what());
+    }
+    report_.scenarios.push_back(r);
+  }
+
+  void memory() {
+    ScenarioResult r;
+    r.key = "e";
+    r.title = "memory per connected device, " + std::to_string(o_.connections) + " connections";
+    r.unit = "bytes/device";
+    r.target = "<= 2048 B above vanilla";
+    DeviceSet devices("bench-mem", o_.connections);
+    for (bool with_plugin : {false, true}) {
+      try {
+        auto broker = start(with_plugin, "memory", &devices);
+        std::this_thread::sleep_for(500ms);
+        std::int64_t before = broker->rss_bytes();
+        FleetWorkers fleet(broker->port(), devices, with_plugin, o_.connections, kDevicesPerWorker);
+        std::string failure = fleet.wait_ready(std::chrono::seconds(60 + o_.connections / 100));
+        if (!failure.empty()) {
+          report_.errors.push_back(std::string(with_plugin ? "(e) plugin: " : "(e) vanilla: ") +
+                                   failure);
+          continue;
+        }
+        // Let the plugin's writer commit the presence updates.
+        std::this_thread::sleep_for(std::chrono::milliseconds(std::max(1000, 4 * o_.flush_ms)));
+        std::int64_t after = broker->rss_bytes();
+        double per = static_cast<double>(after - before) / o_.connections;
+        progress_ << "  (e) " << (with_plugin ? "plugin " : "vanilla") << ": " << before / 1024
+                  << " KiB -> " << after / 1024 << " KiB, " << std::fixed << std::setprecision(0)
+                  << per << " B/device\n";
+        (with_plugin ? r.plugin_rounds : r.vanilla_rounds).push_back(per);
+      } catch (const std::exception& e) {
+        report_.errors.push_back(std::string("(e) ") + e.what());
+      }
+    }
+    if (!r.vanilla_rounds.empty()) r.vanilla = r.vanilla_rounds.front();
+    if (!r.plugin_rounds.empty()) r.plugin = r.plugin_rounds.front();
+    if (r.vanilla && r.plugin) {
+      double extra = *r.plugin - *r.vanilla;
+      std::ostringstream fig;
+      fig << std::fixed << std::setprecision(0) << (extra >= 0 ? "+" : "") << extra << " B/device";
+      r.figure = fig.str();
+      r.met = extra <= 2048;
+    }
+    report_.scenarios.push_back(r);
+  }
+
+  const BenchOptions& o_;
+  std::ostream& progress_;
+  std::string work_dir_;
+  int runs_ = 0;
+  BenchReport report_;
+};
+
+std::string fmt(double v, int precision = 0) {
+  std::ostringstream s;
+  s << std::fixed << std::setprecision(precision) << v;
+  std::string out = s.str();
+  // Thousands separators for the integer part.
+  auto dot = out.find('.');
+  std::size_t end = dot == std::string::npos ? out.size() : dot;
+  std::size_t begin = out[0] == '-' ? 1 : 0;
+  for (std::size_t i = end; i > begin + 3; i -= 3) out.insert(i - 3, ",");
+  return out;
+}
+
+}  // namespace
+
+std::string bench_telemetry_payload(std::uint64_t seq) {
+  // Readings of a plausible RS-1 environment report, padded to exactly 200
+  // bytes so every run moves the same volume.
+  char head[160];
+  int n = std::snprintf(
+      head, sizeof head,
+      "{\"seq\":%llu,\"temp_c\":%.2f,\"humidity\":%.1f,\"pressure_hpa\":%.1f,"
+      "\"co2_ppm\":%u,\"lux\":%u,\"presence\":%d,\"pad\":\"",
+      static_cast<unsigned long long>(seq), 20.0 + static_cast<double>(seq % 500) / 100,
+      40.0 + static_cast<double>(seq % 200) / 10, 1000.0 + static_cast<double>(seq % 300) / 10,
+      static_cast<unsigned>(400 + seq % 600), static_cast<unsigned>(seq % 1000),
+      static_cast<int>(seq % 2));
+  std::string out(head, static_cast<std::size_t>(n));
+  out.append(200 - out.size() - 2, 'x');
+  out += "\"}";
+  return out;
+}
+
+void BenchOptions::make_smoke() {
+  rounds = 1;
+  qos0_messages = 3000;
+  qos1_messages = 500;
+  logins_per_lane = 50;
+  latency_messages = 300;
+  latency_rate = 1000;
+  connections = 200;
+}
+
+BenchReport run_bench(const BenchOptions& options, std::ostream& progress) {
+  if (::access(options.mosquitto_bin.c_str(), X_OK) != 0) {
+    throw std::runtime_error("no mosquitto at " + options.mosquitto_bin + " (--mosquitto)");
+  }
+  if (::access(options.plugin_path.c_str(), R_OK) != 0) {
+    throw std::runtime_error("no plugin at " + options.plugin_path + " (--plugin; build it first)");
+  }
+  // The brokers inherit it: one needs a descriptor per connection.
+  const std::uint64_t files_needed = static_cast<std::uint64_t>(options.connections) + 1024;
+  std::uint64_t files =
+      raise_file_limit(std::max<std::uint64_t>(files_needed, 3 * kDevicesPerWorker + 256));
+  if (files < files_needed || files < 3 * kDevicesPerWorker + 256) {
+    throw std::runtime_error(
+        "the open-file limit is " + std::to_string(files) + "; (e) needs " +
+        std::to_string(std::max<std::uint64_t>(files_needed, 3 * kDevicesPerWorker + 256)) +
+        ": raise it (ulimit -n) or lower --connections");
+  }
+  std::string dir = options.work_dir;
+  bool temporary = dir.empty();
+  if (temporary) {
+    char tmpl[] = "/tmp/rs1-bench-XXXXXX";
+    if (::mkdtemp(tmpl) == nullptr)
+      throw std::runtime_error("cannot create a work directory in /tmp");
+    dir = tmpl;
+  } else {
+    fs::create_directories(dir);
+  }
+  Bench bench(options, progress);
+  bench.set_work_dir(dir);
+  BenchReport report = bench.run();
+  if (temporary && !options.keep_work_dir && report.ok()) {
+    std::error_code ec;
+    fs::remove_all(dir, ec);
+  } else {
+    progress << "kept the work directory (broker logs, databases): " << dir << "\n";
+  }
+  return report;
+}
+
+void print_report_table(const BenchReport& report, const BenchOptions& o, std::ostream& out) {
+  out << "\nRS-1 bench: plugin against vanilla mosquitto, side by side; (a)-(c): median of "
+      << o.rounds << (o.rounds == 1 ? " round" : " rounds")
+      << ", ratio = median of the rounds' ratios\n"
+      << report.machine << "\n\n";
+  out << std::left << std::setw(58) << "scenario" << std::right << std::setw(12) << "vanilla"
+      << std::setw(12) << "plugin" << std::setw(18) << "ratio / figure"
+      << "  " << std::left << std::setw(24) << "target"
+      << "result\n";
+  for (const auto& s : report.scenarios) {
+    std::string title = "(" + s.key + ") " + s.title + (s.unit.empty() ? "" : ", " + s.unit);
+    out << std::left << std::setw(58) << title << std::right;
+    if (!s.note.empty()) {
+      out << std::setw(42) << s.note << "  " << std::left << std::setw(24) << s.target << "-\n";
+      continue;
+    }
+    bool ratio = s.key == "a" || s.key == "b" || s.key == "c";
+    out << std::setw(12) << (s.vanilla && s.key != "d" ? fmt(*s.vanilla) : "-") << std::setw(12)
+        << (s.plugin && s.key != "d" ? fmt(*s.plugin) : "-");
+    std::string fig = s.figure;
+    if (ratio && s.ratio) fig = fmt(*s.ratio, 2);
+    if (s.key == "d") fig = s.figure;
+    out << std::setw(18) << (fig.empty() ? "-" : (s.key == "d" ? "see below" : fig)) << "  "
+        << std::left << std::setw(24) << (s.target.empty() ? "-" : s.target)
+        << (s.met ? (*s.met ? "met" : "MISSED") : "-") << "\n";
+    if (s.key == "d" && !s.figure.empty()) out << "      " << s.figure << "\n";
+  }
+  out << "\nrows: " << fmt(static_cast<double>(report.rows_acknowledged)) << " acknowledged, "
+      << fmt(static_cast<double>(report.rows_committed)) << " committed, "
+      << fmt(static_cast<double>(report.rows_acknowledged - report.rows_committed)) << " lost\n";
+  for (const auto& e : report.errors) out << "error: " << e << "\n";
+  out << (report.ok() ? "bench: ok\n" : "bench: FAILED\n");
+}
+
+std::string report_json(const BenchReport& report, const BenchOptions& o) {
+  Json doc;
+  doc["machine"] = report.machine;
+  doc["rounds"] = o.rounds;
+  doc["rows"] = {{"acknowledged", report.rows_acknowledged},
+                 {"committed", report.rows_committed},
+                 {"lost", report.rows_acknowledged - report.rows_committed}};
+  doc["ok"] = report.ok();
+  doc["errors"] = report.errors;
+  Json scenarios = Json::array();
+  for (const auto& s : report.scenarios) {
+    Json j{{"key", s.key},
+           {"title", s.title},
+           {"unit", s.unit},
+           {"target", s.target},
+           {"vanilla", nullptr},
+           {"plugin", nullptr},
+           {"ratio", nullptr},
+           {"met", nullptr},
+           {"figure", s.figure},
+           {"note", s.note},
+           {"vanilla_rounds", s.vanilla_rounds},
+           {"plugin_rounds", s.plugin_rounds}};
+    if (s.vanilla) j["vanilla"] = *s.vanilla;
+    if (s.plugin) j["plugin"] = *s.plugin;
+    if (s.ratio) j["ratio"] = *s.ratio;
+    if (s.met) j["met"] = *s.met;
+    scenarios.push_back(j);
+  }
+  doc["scenarios"] = scenarios;
+  return doc.dump(2);
+}
+
+void add_bench_command(CLI::App& app) {
+  auto options = std::make_shared<BenchOptions>();
+  options->mosquitto_bin = RS1_DEFAULT_MOSQUITTO_BIN;
+  options->plugin_path = RS1_DEFAULT_PLUGIN_PATH;
+  auto smoke = std::make_shared<bool>(false);
+  auto json = std::make_shared<bool>(false);
+  CLI::App* cmd = app.add_subcommand(
+      "bench",
+      "Measure the broker with the RS-1 plugin against a vanilla mosquitto, side by side: "
+      "throughput, logins, commit latency, memory; and check that no acknowledged row is lost");
+  cmd->add_option("--mosquitto", options->mosquitto_bin, "mosquitto binary")->capture_default_str();
+  cmd->add_option("--plugin", options->plugin_path, "rs1_plugin.so to load")->capture_default_str();
+  cmd->add_option("--work-dir", options->work_dir,
+                  "where the brokers' configurations, logs and databases go (default: a fresh "
+                  "directory in /tmp, removed after a clean run)");
+  cmd->add_flag("--keep", options->keep_work_dir, "keep the work directory");
+  cmd->add_option("--rounds", options->rounds, "alternating rounds of (a)-(c); the median counts")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 50));
+  cmd->add_option("--publishers", options->publishers, "(a)(b) publishers")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 64));
+  cmd->add_option("--qos0-messages", options->qos0_messages, "(a) messages per publisher")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 10000000));
+  cmd->add_option("--qos1-messages", options->qos1_messages, "(b) messages per publisher")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 10000000));
+  cmd->add_option("--login-lanes", options->login_lanes, "(c) clients logging in one after another")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 64));
+  cmd->add_option("--logins", options->logins_per_lane, "(c) logins per lane")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 1000000));
+  cmd->add_option("--latency-messages", options->latency_messages, "(d) messages")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 10000000));
+  cmd->add_option("--latency-rate", options->latency_rate, "(d) messages per second")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 1000000));
+  cmd->add_option("--connections", options->connections, "(e) connected devices")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 100000));
+  cmd->add_option("--flush-ms", options->flush_ms, "the plugin's ingest_flush_ms")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 60000));
+  cmd->add_option("--only", options->scenarios, "the scenarios to run, e.g. `ac` (to profile one)")
+      ->check([](const std::string& v) {
+        if (v.empty() || v.find_first_not_of("abcdef") != std::string::npos) {
+          return std::string("letters from abcdef");
+        }
+        return std::string();
+      });
+  cmd->add_flag("--smoke", *smoke,
+                "a few seconds in all: small counts, one round (CI checks the row counts with it)");
+  cmd->add_flag("--json", *json, "print the report as one JSON document");
+  cmd->callback([options, smoke, json] {
+    BenchOptions o = *options;
+    if (*smoke) o.make_smoke();
+    try {
+      BenchReport report = run_bench(o, std::cerr);
+      if (*json) {
+        std::cout << report_json(report, o) << "\n";
+      } else {
+        print_report_table(report, o, std::cout);
+      }
+      exit_status() = report.ok() ? 0 : 1;
+    } catch (const std::exception& e) {
+      std::cerr << "rs1-sim bench: " << e.what() << "\n";
+      exit_status() = 1;
+    }
+  });
+}
+
+}  // namespace rs1::sim
