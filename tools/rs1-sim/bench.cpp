@@ -273,8 +273,10 @@ class Flood : public ClientHandler {
 // the load generator.
 struct CpuTimes {
   std::uint64_t busy = 0;
+  std::uint64_t stolen = 0;  // taken by other guests of the host
   std::uint64_t total = 0;
   static CpuTimes now() {
+    // cpu user nice system idle iowait irq softirq steal
     std::ifstream stat("/proc/stat");
     std::string cpu;
     CpuTimes t;
@@ -283,20 +285,20 @@ struct CpuTimes {
       std::uint64_t v = 0;
       stat >> v;
       t.total += v;
-      if (i != 3 && i != 4) t.busy += v;  // not idle, not iowait
+      if (i == 7) {
+        t.stolen += v;
+      } else if (i != 3 && i != 4) {
+        t.busy += v;
+      }
     }
     return t;
-  }
-  // Share of the machine's CPU busy between `before` and this.
-  double busy_since(const CpuTimes& before) const {
-    auto dt = total - before.total;
-    return dt ? static_cast<double>(busy - before.busy) / static_cast<double>(dt) : 0;
   }
 };
 
 struct Throughput {
-  double rate = 0;      // messages/s
-  double cpu_busy = 0;  // share of the machine busy during the run
+  double rate = 0;        // messages/s
+  double cpu_busy = 0;    // share of the machine's CPU in use during the run
+  double cpu_stolen = 0;  // share the host gave to other guests
   std::int64_t acknowledged = 0;
   std::int64_t refused = 0;
 };
@@ -315,7 +317,12 @@ Throughput run_flood(int port, const DeviceSet& devices, bool with_plugin, int p
   CpuTimes cpu_before = CpuTimes::now();
   for (auto& t : threads) t.join();
   Throughput out;
-  out.cpu_busy = CpuTimes::now().busy_since(cpu_before);
+  CpuTimes cpu_after = CpuTimes::now();
+  if (auto dt = cpu_after.total - cpu_before.total) {
+    out.cpu_busy = static_cast<double>(cpu_after.busy - cpu_before.busy) / static_cast<double>(dt);
+    out.cpu_stolen =
+        static_cast<double>(cpu_after.stolen - cpu_before.stolen) / static_cast<double>(dt);
+  }
   Clock::time_point end = gate.start();
   std::int64_t sent = 0;
   for (const auto& r : results) {
@@ -767,8 +774,8 @@ class Bench {
                              report_.errors);
           progress_ << "  (" << key << ") round " << round + 1 << " "
                     << (with_plugin ? "plugin " : "vanilla") << ": " << std::fixed
-                    << std::setprecision(0) << t.rate << " msg/s, machine CPU " << 100 * t.cpu_busy
-                    << "% busy";
+                    << std::setprecision(0) << t.rate << " msg/s; machine CPU " << 100 * t.cpu_busy
+                    << "% busy, " << 100 * t.cpu_stolen << "% stolen by the host";
           if (t.refused) progress_ << ", " << t.refused << " refused";
           progress_ << "\n";
           (with_plugin ? r.plugin_rounds : r.vanilla_rounds).push_back(t.rate);
