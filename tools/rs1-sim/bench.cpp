@@ -295,6 +295,37 @@ struct CpuTimes {
   }
 };
 
+// CPU seconds a broker process has used: its main thread (mosquitto's loop
+// and every plugin callback) and all its other threads (the plugin's ingest
+// writer and change watcher).
+struct BrokerCpu {
+  double main_s = 0;
+  double others_s = 0;
+  static BrokerCpu of(pid_t pid) {
+    BrokerCpu cpu;
+    const double tick = static_cast<double>(::sysconf(_SC_CLK_TCK));
+    const std::string dir = "/proc/" + std::to_string(pid) + "/task";
+    std::error_code ec;
+    for (const auto& entry : fs::directory_iterator(dir, ec)) {
+      std::ifstream stat(entry.path() / "stat");
+      std::string text((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
+      auto paren = text.rfind(')');  // the thread name may hold spaces
+      if (paren == std::string::npos) continue;
+      std::istringstream fields(text.substr(paren + 2));
+      std::string field;
+      double utime = 0, stime = 0;
+      // Fields 3..13 precede utime (14) and stime (15).
+      for (int i = 3; i <= 15 && fields >> field; ++i) {
+        if (i == 14) utime = std::stod(field);
+        if (i == 15) stime = std::stod(field);
+      }
+      double seconds = (utime + stime) / tick;
+      (entry.path().filename() == std::to_string(pid) ? cpu.main_s : cpu.others_s) += seconds;
+    }
+    return cpu;
+  }
+};
+
 struct Throughput {
   double rate = 0;        // messages/s
   double cpu_busy = 0;    // share of the machine's CPU in use during the run
@@ -747,6 +778,15 @@ class Bench {
     return std::make_unique<BrokerProcess>(setup);
   }
 
+  // Waits (60 s at most) until the plugin broker has committed `rows`.
+  static void wait_for_rows(BrokerProcess& broker, std::int64_t rows) {
+    auto store = open_sqlite_store(broker.db_path(), StoreRole::reader);
+    auto deadline = Clock::now() + 60s;
+    while (store->count_telemetry() < rows && Clock::now() < deadline) {
+      std::this_thread::sleep_for(20ms);
+    }
+  }
+
   // Stops the plugin broker (SIGTERM commits every accepted row) and adds
   // its rows to the check.
   void settle_rows(BrokerProcess& broker, std::int64_t acknowledged, const std::string& what) {
@@ -770,13 +810,25 @@ class Bench {
       for (bool with_plugin : {false, true}) {
         try {
           auto broker = start(with_plugin, "qos" + std::to_string(qos), &devices);
+          BrokerCpu cpu_before = BrokerCpu::of(broker->pid());
           auto t = run_flood(broker->port(), devices, with_plugin, o_.publishers, count, qos,
                              report_.errors);
+          // The plugin's work ends when its rows are committed, not when the
+          // broker acknowledged them.
+          if (with_plugin) wait_for_rows(*broker, t.acknowledged);
+          BrokerCpu cpu_after = BrokerCpu::of(broker->pid());
           progress_ << "  (" << key << ") round " << round + 1 << " "
                     << (with_plugin ? "plugin " : "vanilla") << ": " << std::fixed
                     << std::setprecision(0) << t.rate << " msg/s; machine CPU " << 100 * t.cpu_busy
                     << "% busy, " << 100 * t.cpu_stolen << "% stolen by the host";
           if (t.refused) progress_ << ", " << t.refused << " refused";
+          if (auto messages = static_cast<double>(t.acknowledged + t.refused)) {
+            progress_ << "; broker CPU per message: " << std::setprecision(2)
+                      << (cpu_after.main_s - cpu_before.main_s) / messages * 1e6
+                      << " us on its main thread, "
+                      << (cpu_after.others_s - cpu_before.others_s) / messages * 1e6
+                      << " us on its other threads";
+          }
           progress_ << "\n";
           (with_plugin ? r.plugin_rounds : r.vanilla_rounds).push_back(t.rate);
           if (with_plugin) settle_rows(*broker, t.acknowledged, "(" + key + ")");
