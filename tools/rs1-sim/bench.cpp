@@ -870,9 +870,17 @@ class Bench {
           for (int i = 0; i < devices.size(); ++i)
             logins.push_back(devices.identity(i, with_plugin).options(now));
           LoginLanes lanes(broker->port(), std::move(logins), o_.login_lanes);
+          BrokerCpu cpu_before = BrokerCpu::of(broker->pid());
           double rate = lanes.run(report_.errors, with_plugin ? "(c) plugin" : "(c) vanilla");
+          BrokerCpu cpu_after = BrokerCpu::of(broker->pid());
+          const double n = static_cast<double>(devices.size());
           progress_ << "  (c) round " << round + 1 << " " << (with_plugin ? "plugin " : "vanilla")
-                    << ": " << std::fixed << std::setprecision(0) << rate << " logins/s\n";
+                    << ": " << std::fixed << std::setprecision(0) << rate
+                    << " logins/s; broker CPU per login: " << std::setprecision(1)
+                    << (cpu_after.main_s - cpu_before.main_s) / n * 1e6
+                    << " us on its main thread, "
+                    << (cpu_after.others_s - cpu_before.others_s) / n * 1e6
+                    << " us on its other threads\n";
           (with_plugin ? r.plugin_rounds : r.vanilla_rounds).push_back(rate);
         } catch (const std::exception& e) {
           report_.errors.push_back(std::string("(c) ") + e.what());
