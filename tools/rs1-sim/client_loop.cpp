@@ -1,12 +1,15 @@
 #include "client_loop.hpp"
 
+#include <fcntl.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <limits>
 #include <stdexcept>
 #include <system_error>
 
@@ -14,8 +17,10 @@ namespace rs1::sim {
 
 namespace {
 
-// Packets handled per readable/writable event before the loop moves on, so
-// one busy connection cannot starve the others.
+// Packets read per readable event. libmosquitto 2.0 reads as many as it has
+// QoS > 0 messages in flight (at least one) whatever this says; it only has
+// to be positive. Its read loop, too, can report a disconnect twice (a
+// broker's DISCONNECT, then the closed socket): on_disconnect_cb keeps one.
 constexpr int kPacketsPerEvent = 64;
 // How often keepalives and timeouts are checked on every connection.
 constexpr auto kMiscPeriod = std::chrono::seconds(1);
@@ -82,6 +87,13 @@ void Client::disconnect() {
   loop_.sync(*this);
 }
 
+void Client::abort() {
+  // The socket stays libmosquitto's to close: shut down, it reads as ended,
+  // and the next read reports the disconnect like any lost connection.
+  int fd = mosquitto_socket(mosq_);
+  if (fd >= 0) ::shutdown(fd, SHUT_RDWR);
+}
+
 void Client::set_password(const std::string& password) {
   options_.password = password;
   mosquitto_username_pw_set(mosq_, options_.username ? options_.username->c_str() : nullptr,
@@ -97,6 +109,10 @@ void Client::on_connect_cb(mosquitto*, void* self, int rc, int, const mosquitto_
 void Client::on_disconnect_cb(mosquitto*, void* self, int rc, const mosquitto_property*) {
   auto& c = *static_cast<Client*>(self);
   c.connected_ = false;
+  // Once per connection: libmosquitto 2.0 reports some ends twice (see
+  // ClientLoop::service).
+  if (!c.session_open_) return;
+  c.session_open_ = false;
   if (!c.doomed_) c.handler_.on_disconnect(c, rc);
 }
 
@@ -126,7 +142,7 @@ ClientLoop::ClientLoop() {
   if (wake_fd_ < 0) throw_errno("eventfd");
   epoll_event ev{};
   ev.events = EPOLLIN;
-  ev.data.ptr = nullptr;  // nullptr marks the wake-up descriptor
+  ev.data.u64 = 0;  // key 0 marks the wake-up descriptor
   if (epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, wake_fd_, &ev) != 0) throw_errno("epoll_ctl");
   next_misc_ = Clock::now() + kMiscPeriod;
 }
@@ -139,13 +155,22 @@ ClientLoop::~ClientLoop() {
 
 Client& ClientLoop::add(ClientOptions options, ClientHandler& handler) {
   clients_.push_back(std::unique_ptr<Client>(new Client(*this, std::move(options), handler)));
-  return *clients_.back();
+  Client& client = *clients_.back();
+  client.key_ = next_key_++;
+  by_key_.emplace(client.key_, &client);
+  return client;
 }
 
-int ClientLoop::connect(Client& client, const std::string& host, int port) {
+int ClientLoop::connect(Client& client, const std::string& host, int port, ConnectMode mode) {
   unwatch(client);
-  int rc = mosquitto_connect(client.mosq_, host.c_str(), port, client.options_.keepalive_s);
+  // A connection still open is closed without a callback: it is replaced.
+  client.session_open_ = false;
+  int rc =
+      mode == ConnectMode::blocking
+          ? mosquitto_connect(client.mosq_, host.c_str(), port, client.options_.keepalive_s)
+          : mosquitto_connect_async(client.mosq_, host.c_str(), port, client.options_.keepalive_s);
   if (rc != MOSQ_ERR_SUCCESS) return rc;
+  client.session_open_ = true;
   watch(client);
   return MOSQ_ERR_SUCCESS;
 }
@@ -159,11 +184,15 @@ void ClientLoop::remove(Client& client) {
 void ClientLoop::watch(Client& client) {
   int fd = mosquitto_socket(client.mosq_);
   if (fd < 0) return;
+  // libmosquitto's sockets are inherited across exec; a program this process
+  // starts (a broker, rs1ctl) must not keep our connections open.
+  int flags = fcntl(fd, F_GETFD);
+  if (flags >= 0) fcntl(fd, F_SETFD, flags | FD_CLOEXEC);
   epoll_event ev{};
   ev.events = EPOLLIN;
   client.watching_out_ = mosquitto_want_write(client.mosq_);
   if (client.watching_out_) ev.events |= EPOLLOUT;
-  ev.data.ptr = &client;
+  ev.data.u64 = client.key_;
   if (epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, fd, &ev) != 0) throw_errno("epoll_ctl add");
   client.fd_ = fd;
 }
@@ -194,7 +223,7 @@ void ClientLoop::sync(Client& client) {
   if (want == client.watching_out_) return;
   epoll_event ev{};
   ev.events = EPOLLIN | (want ? EPOLLOUT : 0u);
-  ev.data.ptr = &client;
+  ev.data.u64 = client.key_;
   if (epoll_ctl(epoll_fd_, EPOLL_CTL_MOD, fd, &ev) != 0) throw_errno("epoll_ctl mod");
   client.watching_out_ = want;
 }
@@ -205,7 +234,10 @@ void ClientLoop::service(Client& client, std::uint32_t events) {
     mosquitto_loop_read(client.mosq_, kPacketsPerEvent);
   }
   if ((events & EPOLLOUT) && client.open()) {
-    mosquitto_loop_write(client.mosq_, kPacketsPerEvent);
+    // One call writes everything queued until the socket is full. More
+    // would be wrong: once a DISCONNECT is written libmosquitto closes the
+    // socket, and its next write attempt reports the disconnect again.
+    mosquitto_loop_write(client.mosq_, 1);
   }
   sync(client);
 }
@@ -219,15 +251,18 @@ void ClientLoop::run_once(Clock::duration timeout) {
     auto until = std::chrono::duration_cast<std::chrono::milliseconds>(t.due - now).count();
     ms = std::min<long long>(ms, std::max<long long>(0, until));
   }
-  int n = epoll_wait(epoll_fd_, events, kMaxEvents, static_cast<int>(std::max<long long>(0, ms)));
+  ms = std::clamp<long long>(ms, 0, std::numeric_limits<int>::max());
+  int n = epoll_wait(epoll_fd_, events, kMaxEvents, static_cast<int>(ms));
   if (n < 0 && errno != EINTR) throw_errno("epoll_wait");
   for (int i = 0; i < n; ++i) {
-    if (events[i].data.ptr == nullptr) {
+    if (events[i].data.u64 == 0) {
       std::uint64_t count = 0;
       (void)!read(wake_fd_, &count, sizeof count);
       continue;
     }
-    service(*static_cast<Client*>(events[i].data.ptr), events[i].events);
+    auto it = by_key_.find(events[i].data.u64);
+    if (it == by_key_.end()) continue;  // a client already freed (see by_key_)
+    service(*it->second, events[i].events);
   }
   now = Clock::now();
   if (now >= next_misc_) {
@@ -288,7 +323,10 @@ void ClientLoop::run_posted() {
 
 void ClientLoop::reap() {
   if (doomed_.empty()) return;
-  for (Client* c : doomed_) unwatch(*c);
+  for (Client* c : doomed_) {
+    unwatch(*c);
+    by_key_.erase(c->key_);
+  }
   clients_.erase(std::remove_if(clients_.begin(), clients_.end(),
                                 [](const std::unique_ptr<Client>& c) { return c->doomed_; }),
                  clients_.end());

@@ -13,6 +13,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 namespace rs1::sim {
@@ -64,6 +65,10 @@ class Client {
   int subscribe(const std::string& filter, int qos, int* mid = nullptr);
   // Clean DISCONNECT (no will).
   void disconnect();
+  // Ends the connection at once, sending nothing: for a broker that does not
+  // answer (no CONNACK) or a DISCONNECT that cannot be written. on_disconnect
+  // follows from the loop.
+  void abort();
   // Sets the credentials for the next connect (a device's password changes
   // every hour).
   void set_password(const std::string& password);
@@ -84,10 +89,12 @@ class Client {
   ClientOptions options_;
   ClientHandler& handler_;
   mosquitto* mosq_ = nullptr;
+  std::uint64_t key_ = 0;      // names the client in epoll events (ClientLoop::by_key_)
   int fd_ = -1;                // the socket registered with epoll, -1 when none
   bool watching_out_ = false;  // EPOLLOUT is in the interest set
   bool connected_ = false;
-  bool doomed_ = false;  // removal requested; freed after the current dispatch
+  bool session_open_ = false;  // connect() succeeded and on_disconnect has not fired since
+  bool doomed_ = false;        // removal requested; freed after the current dispatch
 };
 
 class ClientLoop {
@@ -99,11 +106,22 @@ class ClientLoop {
 
   // A new, unconnected client owned by the loop.
   Client& add(ClientOptions options, ClientHandler& handler);
-  // Opens the TCP connection (blocking connect: loopback answers at once
-  // while the listen backlog has room, so keep the CONNECTs in flight below
-  // it) and sends CONNECT; the handler's on_connect reports the CONNACK.
-  // Returns MOSQ_ERR_*.
-  int connect(Client& client, const std::string& host, int port);
+
+  enum class ConnectMode {
+    // connect() returns once TCP is connected or refused: loopback answers at
+    // once while the listen backlog has room (keep the CONNECTs in flight
+    // below it), but an unreachable host stalls the whole loop.
+    blocking,
+    // connect() returns before TCP is connected (only the name lookup
+    // blocks); a connection refused later or timed out arrives as
+    // on_disconnect. (Loopback refuses at once: connect() says so.)
+    nonblocking,
+  };
+  // Opens the TCP connection and sends CONNECT; the handler's on_connect
+  // reports the CONNACK. Returns MOSQ_ERR_*. Also reconnects a client whose
+  // connection ended (the same Client, a new socket).
+  int connect(Client& client, const std::string& host, int port,
+              ConnectMode mode = ConnectMode::blocking);
   // Frees the client once the current callback returns (safe inside one).
   void remove(Client& client);
   std::size_t size() const { return clients_.size(); }
@@ -135,6 +153,12 @@ class ClientLoop {
   int epoll_fd_ = -1;
   int wake_fd_ = -1;  // eventfd: post() wakes a waiting epoll_wait
   std::vector<std::unique_ptr<Client>> clients_;
+  // Epoll events carry a key, never a Client pointer: a closed socket stays
+  // in the epoll set while another process still holds it (a child forked
+  // by another thread, before its exec), so an event may arrive for a
+  // client that is gone. Key 0 is the wake-up descriptor.
+  std::unordered_map<std::uint64_t, Client*> by_key_;
+  std::uint64_t next_key_ = 1;
   std::vector<Client*> doomed_;
   struct Timer {
     Clock::duration period;

@@ -1,5 +1,8 @@
 #include "devices_file.hpp"
 
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <set>
@@ -38,11 +41,25 @@ SimDevice device_of(const Json& j, std::size_t line) {
   return d;
 }
 
-std::size_t line_at(const std::string& text, std::size_t offset) {
-  std::size_t line = 1;
-  for (std::size_t i = 0; i < offset && i < text.size(); ++i) line += text[i] == '\n';
-  return line;
-}
+// Line numbers of offsets asked for mostly in increasing order: counting
+// from the last answer keeps a file of 10,000 devices linear.
+class LineCounter {
+ public:
+  explicit LineCounter(const std::string& text) : text_(text) {}
+  std::size_t line_at(std::size_t offset) {
+    if (offset < offset_) {
+      offset_ = 0;
+      line_ = 1;
+    }
+    for (; offset_ < offset && offset_ < text_.size(); ++offset_) line_ += text_[offset_] == '\n';
+    return line_;
+  }
+
+ private:
+  const std::string& text_;
+  std::size_t offset_ = 0;
+  std::size_t line_ = 1;
+};
 
 // The end (one past) of the JSON object or array starting at `begin`, or
 // npos when the text ends first. Strings are skipped whole, so braces in
@@ -69,12 +86,50 @@ std::size_t end_of_value(const std::string& text, std::size_t begin) {
   return std::string::npos;
 }
 
+// Where each element of the JSON array text[begin, end) starts, so an
+// element's error names its own line. The array is known to be valid JSON.
+std::vector<std::size_t> element_starts(const std::string& text, std::size_t begin,
+                                        std::size_t end) {
+  std::vector<std::size_t> starts;
+  int depth = 0;
+  bool in_string = false;
+  bool expecting = false;  // the next non-blank character at depth 1 starts an element
+  for (std::size_t i = begin; i < end; ++i) {
+    char c = text[i];
+    if (in_string) {
+      if (c == '\\') {
+        ++i;
+      } else if (c == '"') {
+        in_string = false;
+      }
+      continue;
+    }
+    if (depth == 1 && expecting && c != ' ' && c != '\t' && c != '\r' && c != '\n' && c != ']') {
+      starts.push_back(i);
+      expecting = false;
+    }
+    if (c == '"') {
+      in_string = true;
+    } else if (c == '{' || c == '[') {
+      if (++depth == 1) expecting = true;
+    } else if (c == '}' || c == ']') {
+      --depth;
+    } else if (c == ',' && depth == 1) {
+      expecting = true;
+    }
+  }
+  return starts;
+}
+
 }  // namespace
 
 std::vector<SimDevice> parse_devices(std::istream& in) {
   std::stringstream buffer;
   buffer << in.rdbuf();
-  const std::string text = buffer.str();
+  std::string text = buffer.str();
+  // A byte order mark, as some editors save UTF-8.
+  if (text.rfind("\xEF\xBB\xBF", 0) == 0) text.replace(0, 3, 3, ' ');
+  LineCounter lines(text);
   std::vector<SimDevice> out;
   std::set<std::string> seen;
   auto add = [&](const Json& j, std::size_t line) {
@@ -88,15 +143,23 @@ std::vector<SimDevice> parse_devices(std::istream& in) {
   // an array of devices.
   for (std::size_t pos = text.find_first_not_of(" \t\r\n"); pos != std::string::npos;
        pos = text.find_first_not_of(" \t\r\n", pos)) {
-    const std::size_t line = line_at(text, pos);
+    const std::size_t line = lines.line_at(pos);
     if (text[pos] != '{' && text[pos] != '[') fail(line, "expected a JSON object or array");
     const std::size_t end = end_of_value(text, pos);
     if (end == std::string::npos) fail(line, "the JSON document does not end");
-    Json doc = Json::parse(text.begin() + static_cast<std::ptrdiff_t>(pos),
-                           text.begin() + static_cast<std::ptrdiff_t>(end), nullptr, false);
-    if (doc.is_discarded()) fail(line, "invalid JSON");
+    Json doc;
+    try {
+      doc = Json::parse(text.begin() + static_cast<std::ptrdiff_t>(pos),
+                        text.begin() + static_cast<std::ptrdiff_t>(end));
+    } catch (const Json::parse_error& e) {
+      // The line of the offending character, inside a pretty-printed document.
+      fail(lines.line_at(pos + (e.byte > 0 ? e.byte - 1 : 0)), "invalid JSON");
+    }
     if (doc.is_array()) {
-      for (const auto& element : doc) add(element, line);
+      auto starts = element_starts(text, pos, end);
+      for (std::size_t i = 0; i < doc.size(); ++i) {
+        add(doc[i], i < starts.size() ? lines.line_at(starts[i]) : line);
+      }
     } else {
       add(doc, line);
     }
@@ -107,8 +170,12 @@ std::vector<SimDevice> parse_devices(std::istream& in) {
 }
 
 std::vector<SimDevice> read_devices_file(const std::string& path) {
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec)) {
+    throw DevicesFileError("cannot read " + path + ": it is a directory");
+  }
   std::ifstream in(path);
-  if (!in) throw DevicesFileError("cannot read " + path);
+  if (!in) throw DevicesFileError("cannot read " + path + ": " + std::strerror(errno));
   try {
     return parse_devices(in);
   } catch (const DevicesFileError& e) {

@@ -1,27 +1,29 @@
 #include "fleet.hpp"
 
-#include <fcntl.h>
-#include <httplib.h>
-#include <poll.h>
-#include <signal.h>
-#include <sys/prctl.h>
-#include <sys/wait.h>
-#include <unistd.h>
+#include <mosquitto.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <cmath>
+#include <cstring>
 #include <ctime>
+#include <deque>
+#include <functional>
+#include <iomanip>
 #include <iostream>
-#include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <queue>
 #include <random>
 #include <sstream>
-#include <thread>
+#include <stdexcept>
 
 #include "core/identity.hpp"
 #include "rs1-sim/broker_process.hpp"
 #include "rs1-sim/client_loop.hpp"
 #include "rs1-sim/command.hpp"
+#include "rs1-sim/device_messages.hpp"
+#include "rs1-sim/firmware_download.hpp"
 
 namespace rs1::sim {
 
@@ -30,492 +32,638 @@ namespace {
 using Json = nlohmann::json;
 using namespace std::chrono_literals;
 
-// CONNECTs awaiting CONNACK at once: below mosquitto's listen backlog.
+// How often due work (connects, telemetry, OTA steps) is looked at: fine
+// enough that 500 connects/s and thousands of devices' telemetry go out
+// evenly rather than in bursts.
+constexpr auto kTick = 10ms;
+// CONNECTs awaiting CONNACK at once: below mosquitto's listen backlog, so a
+// ramp never overflows it (an overflowing backlog drops SYNs, which TCP
+// retries only after a second).
 constexpr int kConnectWindow = 64;
+// A CONNECT without CONNACK this long is given up: the broker is stuck.
+constexpr auto kConnackTimeout = 10s;
 // A refused login is retried this rarely: a revoked device must not hammer
-// the broker (nor raise auth_failure_repeated for its whole NAT).
+// the broker, nor raise auth_failure_repeated for its whole address.
 constexpr auto kRefusedRetry = 60s;
-constexpr int kMaxBackoffS = 30;
-// Devices per process: a libmosquitto client holds three descriptors.
-constexpr std::size_t kDevicesPerProcess = 5000;
+// A lost connection is retried after 1 s doubling to 30 s, jittered...
+constexpr auto kBackoffFirst = 1s;
+constexpr auto kBackoffMax = 30s;
+// ...and the backoff starts again at 1 s only after a session this long, so
+// a device kicked at once (its client id taken over) does not come back
+// every second.
+constexpr auto kStableSession = 60s;
+// QoS 1 uplinks awaiting PUBACK per device before readings are skipped: a
+// device has a small buffer, and libmosquitto's queue has no bound.
+constexpr int kMaxUnacked = 50;
+// Uplinks (OTA statuses) a device keeps while offline, sent at its next
+// connect.
+constexpr std::size_t kOutboxMax = 32;
+constexpr int kDownloadThreads = 4;
+constexpr int kKeepaliveS = 60;
 
 std::int64_t unix_now() { return static_cast<std::int64_t>(std::time(nullptr)); }
 
-// Downloads `url` (plain HTTP, as the broker's listener serves it) and checks
-// it against the trigger; the error a device would report, empty when good.
-std::string download_and_check(const std::string& url, const std::string& sha256,
-                               std::int64_t size) {
-  const std::string scheme = "http://";
-  if (url.rfind(scheme, 0) != 0) return "unsupported URL (the simulator speaks plain HTTP): " + url;
-  auto slash = url.find('/', scheme.size());
-  std::string origin = slash == std::string::npos ? url : url.substr(0, slash);
-  std::string path = slash == std::string::npos ? "/" : url.substr(slash);
-  httplib::Client http(origin);
-  http.set_connection_timeout(10, 0);
-  http.set_read_timeout(60, 0);
-  auto res = http.Get(path.c_str());
-  if (!res) return "download failed: " + httplib::to_string(res.error());
-  if (res->status != 200) return "download failed: HTTP " + std::to_string(res->status);
-  if (size >= 0 && static_cast<std::int64_t>(res->body.size()) != size) {
-    return "size mismatch: got " + std::to_string(res->body.size()) + " bytes, expected " +
-           std::to_string(size);
+// v5 CONNACK codes that mean "these credentials will not do": retrying soon
+// cannot help.
+bool is_login_refusal(int rc) {
+  switch (rc) {
+    case 0x85:  // client identifier not valid
+    case 0x86:  // bad user name or password
+    case 0x87:  // not authorized
+    case 0x8A:  // banned
+    case 0x8C:  // bad authentication method
+      return true;
+    default:
+      return false;
   }
-  if (sha256_hex(res->body) != sha256) return "sha256 mismatch";
-  return {};
+}
+
+// The rc of on_disconnect in words: a libmosquitto error, or the reason code
+// of the broker's DISCONNECT.
+std::string describe_disconnect(int rc, int saved_errno) {
+  if (rc >= 0x80) return mosquitto_reason_string(rc);
+  if (rc == MOSQ_ERR_ERRNO) return std::strerror(saved_errno);
+  return mosquitto_strerror(rc);
 }
 
 class Fleet : public ClientHandler {
  public:
-  Fleet(const FleetOptions& o, const std::vector<SimDevice>& devices, std::ostream& status)
-      : o_(o), status_(status), rng_(std::random_device{}()) {
+  Fleet(const FleetOptions& options, const std::vector<SimDevice>& devices, std::ostream& status,
+        FleetProgress* progress)
+      : o_(options),
+        status_(status),
+        progress_(progress),
+        rng_(std::random_device{}()),
+        downloader_(kDownloadThreads) {
+    if (o_.telemetry_per_min > 0) {
+      telemetry_period_ = std::chrono::duration_cast<Clock::duration>(
+          std::chrono::duration<double>(60.0 / o_.telemetry_per_min));
+    }
+    connect_interval_ = std::chrono::duration_cast<Clock::duration>(
+        std::chrono::duration<double>(1.0 / std::max(1, o_.connects_per_s)));
+    devices_.reserve(devices.size());
     for (std::size_t i = 0; i < devices.size(); ++i) {
       Device d;
-      d.identity = devices[i];
+      d.id = devices[i].device_id;
       d.secret_hash = sha256_hex(devices[i].secret);
-      d.firmware = o.firmware_version;
+      d.topic_prefix = "opticworks/" + d.id + "/";
+      d.firmware_version = o_.firmware_version;
+      d.readings = Readings::initial(rng_);
       ClientOptions co;
-      co.client_id = devices[i].device_id;
-      co.username = devices[i].device_id;
+      co.client_id = d.id;
+      co.username = d.id;
+      co.keepalive_s = kKeepaliveS;
       d.client = &loop_.add(co, *this);
       d.client->tag = i;
       devices_.push_back(std::move(d));
     }
-    if (o.telemetry_per_min > 0)
-      period_ = std::chrono::duration<double>(60.0 / o.telemetry_per_min);
+    report_.devices = static_cast<std::int64_t>(devices_.size());
   }
 
   FleetReport run(const std::atomic<bool>& stop) {
-    report_.devices = static_cast<std::int64_t>(devices_.size());
-    const auto start = Clock::now();
-    const auto end =
-        o_.duration_s > 0 ? start + std::chrono::seconds(o_.duration_s) : Clock::time_point::max();
-    loop_.every(50ms, [this] { connect_some(); });
-    loop_.every(100ms, [this] { send_telemetry(); });
+    start_ = Clock::now();
+    const bool forever = o_.duration_s <= 0;
+    const auto end = start_ + std::chrono::seconds(std::max(0, o_.duration_s));
+    for (auto& d : devices_) {
+      d.booted = start_;
+      schedule_connect(d, Clock::duration::zero());
+    }
+    status_ << "rs1-sim fleet: " << devices_.size() << " devices -> " << o_.host << ":" << o_.port
+            << ", " << o_.telemetry_per_min << " telemetry/min each, firmware "
+            << o_.firmware_version << ", up to " << o_.connects_per_s << " connects/s" << std::endl;
+    loop_.every(kTick, [&] {
+      if (stopping_) return;
+      auto now = Clock::now();
+      if (stop.load() || (!forever && now >= end)) {
+        stopping_ = true;
+        return;
+      }
+      run_due(now);
+      ramp(now);
+    });
     loop_.every(std::chrono::seconds(std::max(1, o_.status_every_s)), [this] { print_status(); });
-    connect_some();
-    while (!stop.load() && Clock::now() < end) loop_.run_once(100ms);
+    if (progress_ != nullptr) loop_.every(100ms, [this] { progress_->update(snapshot()); });
 
-    stopping_ = true;
-    report_.connected = online_;
-    for (auto& d : devices_) d.client->disconnect();
-    loop_.run_until(
-        [&] {
-          return std::none_of(devices_.begin(), devices_.end(),
-                              [](const Device& d) { return d.client->open(); });
-        },
-        5s);
-    // Their results are posted to the loop, which is still alive.
-    for (auto& t : downloads_) t.join();
-    return report_;
+    while (!stopping_) loop_.run_once(100ms);
+    shut_down();
+    return snapshot();
   }
+
+  // ------------------------------------------------------------ MQTT events
 
   void on_connect(Client& c, int rc) override {
     Device& d = devices_[c.tag];
-    d.connecting = false;
-    --pending_;
-    auto now = Clock::now();
-    if (rc != 0) {
+    if (d.phase != Phase::connecting) return;
+    --connecting_;
+    if (rc == 0) {
+      d.phase = Phase::online;
+      d.online_since = Clock::now();
+      ++online_;
+      ++report_.logins;
+      // The subscriptions and the state go out once libmosquitto is done
+      // with this CONNACK: right after this callback it resends what the
+      // last session left unacknowledged, and a stale state must not land
+      // after the fresh one.
+      loop_.post([this, index = c.tag, epoch = d.epoch] { begin_session(index, epoch); });
+      return;
+    }
+    // The broker closes the connection; on_disconnect schedules the retry.
+    d.phase = Phase::closing;
+    d.retry_slowly = is_login_refusal(rc);
+    if (d.retry_slowly) {
       ++report_.logins_refused;
-      d.refused = true;
-      d.next_connect = now + kRefusedRetry + jitter(10s);
-      return;  // the broker closes the connection; on_disconnect follows
-    }
-    ++report_.logins;
-    d.refused = false;
-    d.online = true;
-    ++online_;
-    d.backoff_s = 1;
-    d.connected_at = now;
-    const std::string base = "opticworks/" + d.identity.device_id;
-    for (const char* downlink : {"/ota/trigger", "/config/update", "/diag/request"}) {
-      c.subscribe(base + downlink, 1);
-    }
-    publish_state(d);
-    if (period_.count() > 0) {
-      d.next_telemetry = now + std::chrono::duration_cast<Clock::duration>(period_ * uniform());
+    } else {
+      ++report_.connect_failures;
+      note_error(d, std::string("CONNACK ") + mosquitto_reason_string(rc));
     }
   }
 
-  void on_disconnect(Client& c, int) override {
+  void on_disconnect(Client& c, int rc) override {
+    const int saved_errno = errno;
     Device& d = devices_[c.tag];
-    if (d.connecting) {  // closed before any CONNACK
-      d.connecting = false;
-      --pending_;
+    const Phase was = d.phase;
+    if (was != Phase::connecting && was != Phase::online && was != Phase::closing) return;
+    ++d.epoch;  // the session's timers are stale now
+    const auto now = Clock::now();
+    if (was == Phase::connecting) {
+      --connecting_;
+      ++report_.connect_failures;
+      note_error(d, d.abort_reason.empty() ? describe_disconnect(rc, saved_errno) : d.abort_reason);
     }
-    if (d.online) {
-      d.online = false;
+    d.abort_reason.clear();
+    if (was == Phase::online) {
       --online_;
-      if (!stopping_) ++report_.connections_lost;
+      if (!stopping_) {
+        ++report_.connections_lost;
+        ++d.reconnects;
+      }
     }
-    if (stopping_ || d.refused) return;  // a refused login keeps its slow retry
-    d.next_connect = Clock::now() + std::chrono::seconds(d.backoff_s) +
-                     jitter(std::chrono::seconds(d.backoff_s));
-    d.backoff_s = std::min(kMaxBackoffS, d.backoff_s * 2);
+    if (stopping_) {
+      d.phase = Phase::stopped;
+      return;
+    }
+    if (was == Phase::closing && d.retry_slowly) {
+      schedule_connect(d, jittered(kRefusedRetry));
+      return;
+    }
+    if (was == Phase::online && now - d.online_since >= kStableSession) d.backoff = kBackoffFirst;
+    schedule_connect(d, jittered(d.backoff));
+    d.backoff = std::min<Clock::duration>(d.backoff * 2, kBackoffMax);
+  }
+
+  void on_publish(Client& c, int, int reason) override {
+    Device& d = devices_[c.tag];
+    d.unacked = std::max(0, d.unacked - 1);
+    if (reason >= 0x80) ++report_.messages_refused;
   }
 
   void on_message(Client& c, const mosquitto_message& m) override {
     Device& d = devices_[c.tag];
-    const std::string prefix = "opticworks/" + d.identity.device_id + "/";
-    const std::string topic = m.topic ? m.topic : "";
-    if (topic.rfind(prefix, 0) != 0) return;
-    const std::string what = topic.substr(prefix.size());
-    Json payload = Json::parse(static_cast<const char*>(m.payload),
-                               static_cast<const char*>(m.payload) + m.payloadlen, nullptr, false);
-    if (what == "config/update") {
-      on_config(d, payload);
-    } else if (what == "diag/request") {
-      on_diag(d, payload);
-    } else if (what == "ota/trigger") {
+    ++report_.downlinks_received;
+    const std::string topic = m.topic != nullptr ? m.topic : "";
+    const std::string_view payload(static_cast<const char*>(m.payload),
+                                   m.payloadlen > 0 ? static_cast<std::size_t>(m.payloadlen) : 0);
+    if (topic == d.topic_prefix + "config/update") {
+      auto reply = config_reply(payload);
+      if (!reply) return;  // no version to answer against
+      ++(reply->applied ? report_.configs_applied : report_.configs_rejected);
+      publish(d, "config/status", reply->payload);
+    } else if (topic == d.topic_prefix + "diag/request") {
+      DiagFacts facts{d.firmware_version, uptime_s(d), d.readings.rssi_dbm, d.reconnects,
+                      d.telemetry_seq};
+      publish(d, "telemetry/diag", diag_reply(payload, facts));
+      ++report_.diag_answered;
+    } else if (topic == d.topic_prefix + "ota/trigger") {
       on_trigger(d, payload);
     }
   }
 
  private:
-  struct Device {
-    SimDevice identity;
-    std::string secret_hash;
-    Client* client = nullptr;
-    std::string firmware;
-    bool connecting = false;
-    bool online = false;
-    bool refused = false;
-    bool ota_busy = false;
-    int backoff_s = 1;
-    std::int64_t seq = 0;
-    Clock::time_point next_connect{};
-    Clock::time_point next_telemetry{};
-    Clock::time_point connected_at{};
+  enum class Phase {
+    waiting,     // a connect is scheduled
+    queued,      // due, waiting for the ramp
+    connecting,  // CONNECT sent, no CONNACK yet
+    online,      // CONNACK success, until the connection ends
+    closing,     // CONNACK refused; the broker closes the connection
+    stopped,     // the fleet is shutting down
   };
 
-  double uniform() { return std::uniform_real_distribution<double>(0, 1)(rng_); }
-  Clock::duration jitter(Clock::duration up_to) {
-    return std::chrono::duration_cast<Clock::duration>(up_to * uniform());
+  struct OtaJob {
+    std::uint64_t token = 0;
+    OtaTrigger trigger;
+    int progress = 0;
+  };
+
+  struct Device {
+    std::string id;
+    std::string secret_hash;
+    std::string topic_prefix;  // "opticworks/<id>/"
+    Client* client = nullptr;
+    Phase phase = Phase::waiting;
+    // Changes whenever the connection does: a timer carrying an older epoch
+    // belongs to a connection that is gone.
+    std::uint64_t epoch = 0;
+    bool retry_slowly = false;  // the last CONNACK refused the login
+    std::string abort_reason;   // why the fleet itself ended the connect
+    Clock::time_point online_since{};
+    Clock::duration backoff = kBackoffFirst;
+    std::int64_t reconnects = 0;
+    std::string firmware_version;
+    Clock::time_point booted{};  // fleet start, or the last installed update
+    Readings readings;
+    std::uint64_t telemetry_seq = 0;
+    int unacked = 0;  // QoS 1 uplinks awaiting PUBACK
+    std::optional<OtaJob> ota;
+    std::uint64_t ota_tokens = 0;
+    std::deque<std::pair<std::string, std::string>> outbox;  // (topic suffix, payload)
+  };
+
+  enum class Due { connect, connack_timeout, telemetry, install_done };
+  struct Timer {
+    Clock::time_point at;
+    std::size_t device = 0;
+    Due what = Due::connect;
+    std::uint64_t token = 0;  // the device's epoch, or its OTA job's token
+    bool operator>(const Timer& other) const { return at > other.at; }
+  };
+
+  double uniform(double lo, double hi) {
+    return std::uniform_real_distribution<double>(lo, hi)(rng_);
+  }
+  Clock::duration jittered(Clock::duration d) {
+    return std::chrono::duration_cast<Clock::duration>(d * uniform(0.5, 1.5));
+  }
+  std::int64_t uptime_s(const Device& d) const {
+    return std::chrono::duration_cast<std::chrono::seconds>(Clock::now() - d.booted).count();
+  }
+  void at(Clock::time_point when, Device& d, Due what, std::uint64_t token) {
+    timers_.push(Timer{when, d.client->tag, what, token});
   }
 
-  void connect_some() {
-    if (stopping_) return;
-    // The ramp: connects_per_s spread over the 50 ms ticks.
-    int budget = std::max(1, o_.connects_per_s / 20);
-    auto now = Clock::now();
-    const std::int64_t hour = hour_of(unix_now());
-    for (std::size_t n = 0; n < devices_.size() && budget > 0 && pending_ < kConnectWindow; ++n) {
-      Device& d = devices_[cursor_];
-      cursor_ = (cursor_ + 1) % devices_.size();
-      if (d.connecting || d.client->open() || now < d.next_connect) continue;
-      --budget;
-      d.client->set_password(password_for_hour(d.secret_hash, d.identity.device_id, hour));
-      if (loop_.connect(*d.client, o_.host, o_.port) != MOSQ_ERR_SUCCESS) {
-        // Nobody listening (the broker restarts): back off like a device.
-        d.next_connect =
-            now + std::chrono::seconds(d.backoff_s) + jitter(std::chrono::seconds(d.backoff_s));
-        d.backoff_s = std::min(kMaxBackoffS, d.backoff_s * 2);
-        continue;
-      }
-      d.connecting = true;
-      ++pending_;
+  void note_error(const Device& d, const std::string& what) {
+    last_error_ = d.id + ": " + what;
+    last_error_at_ = Clock::now();
+  }
+
+  // ------------------------------------------------------------ connecting
+
+  void schedule_connect(Device& d, Clock::duration delay) {
+    d.phase = Phase::waiting;
+    ++d.epoch;
+    at(Clock::now() + delay, d, Due::connect, d.epoch);
+  }
+
+  // New connects at most connects_per_s, and at most kConnectWindow
+  // awaiting their CONNACK.
+  void ramp(Clock::time_point now) {
+    while (!ramp_.empty() && connecting_ < kConnectWindow && next_connect_slot_ <= now) {
+      Device& d = devices_[ramp_.front()];
+      ramp_.pop_front();
+      if (d.phase != Phase::queued) continue;
+      // Slots missed while the ramp was idle are not saved up, beyond one
+      // tick's worth.
+      next_connect_slot_ = std::max(next_connect_slot_, now - kTick) + connect_interval_;
+      start_connect(d);
     }
   }
 
-  void send_telemetry() {
-    if (period_.count() <= 0 || stopping_) return;
-    auto now = Clock::now();
-    auto period = std::chrono::duration_cast<Clock::duration>(period_);
-    for (auto& d : devices_) {
-      if (!d.online || now < d.next_telemetry) continue;
-      d.next_telemetry = std::max(d.next_telemetry + period, now);
-      std::uint64_t s = static_cast<std::uint64_t>(d.seq++);
-      Json reading = {{"seq", s},
-                      {"temp_c", 20.0 + static_cast<double>((s * 37) % 80) / 10},
-                      {"humidity", 35.0 + static_cast<double>((s * 13) % 300) / 10},
-                      {"co2_ppm", 420 + (s * 7) % 500},
-                      {"lux", (s * 11) % 900},
-                      {"presence", s % 3 == 0},
-                      {"targets", s % 4}};
-      if (d.client->publish("opticworks/" + d.identity.device_id + "/telemetry/env", reading.dump(),
-                            0) == MOSQ_ERR_SUCCESS) {
-        ++report_.telemetry_sent;
+  void start_connect(Device& d) {
+    ++d.epoch;
+    // The password of the hour the device connects in (SPEC §4).
+    d.client->set_password(password_for_hour(d.secret_hash, d.id, hour_of(unix_now())));
+    int rc = loop_.connect(*d.client, o_.host, o_.port, ClientLoop::ConnectMode::nonblocking);
+    if (rc != MOSQ_ERR_SUCCESS) {
+      ++report_.connect_failures;
+      note_error(d, rc == MOSQ_ERR_ERRNO ? std::strerror(errno) : mosquitto_strerror(rc));
+      schedule_connect(d, jittered(d.backoff));
+      d.backoff = std::min<Clock::duration>(d.backoff * 2, kBackoffMax);
+      return;
+    }
+    d.phase = Phase::connecting;
+    ++connecting_;
+    at(Clock::now() + kConnackTimeout, d, Due::connack_timeout, d.epoch);
+  }
+
+  void begin_session(std::size_t index, std::uint64_t epoch) {
+    Device& d = devices_[index];
+    if (d.epoch != epoch || d.phase != Phase::online) return;
+    for (const char* downlink : {"ota/trigger", "config/update", "diag/request"}) {
+      d.client->subscribe(d.topic_prefix + downlink, 1);
+    }
+    send_state(d);
+    while (!d.outbox.empty()) {
+      publish(d, d.outbox.front().first, d.outbox.front().second);
+      d.outbox.pop_front();
+    }
+    if (telemetry_period_ > Clock::duration::zero()) {
+      // A random phase per device, so a fleet that connects at once does not
+      // publish at once.
+      at(Clock::now() +
+             std::chrono::duration_cast<Clock::duration>(telemetry_period_ * uniform(0, 1)),
+         d, Due::telemetry, d.epoch);
+    }
+  }
+
+  // ------------------------------------------------------------ timers
+
+  void run_due(Clock::time_point now) {
+    while (!timers_.empty() && timers_.top().at <= now) {
+      Timer t = timers_.top();
+      timers_.pop();
+      Device& d = devices_[t.device];
+      switch (t.what) {
+        case Due::connect:
+          if (d.epoch == t.token && d.phase == Phase::waiting) {
+            d.phase = Phase::queued;
+            ramp_.push_back(t.device);
+          }
+          break;
+        case Due::connack_timeout:
+          if (d.epoch == t.token && d.phase == Phase::connecting) {
+            d.abort_reason =
+                "no CONNACK within " +
+                std::to_string(
+                    std::chrono::duration_cast<std::chrono::seconds>(kConnackTimeout).count()) +
+                " s";
+            d.client->abort();  // on_disconnect schedules the retry
+          }
+          break;
+        case Due::telemetry:
+          if (d.epoch == t.token && d.phase == Phase::online) send_telemetry(d, t.at, now);
+          break;
+        case Due::install_done:
+          if (d.ota && d.ota->token == t.token) finish_install(d);
+          break;
       }
     }
+  }
+
+  void send_telemetry(Device& d, Clock::time_point due, Clock::time_point now) {
+    d.readings.drift(rng_);
+    if (d.unacked >= kMaxUnacked) {
+      ++report_.telemetry_skipped;
+    } else if (publish(d, "telemetry/env",
+                       telemetry_payload(d.readings, d.telemetry_seq, uptime_s(d)))) {
+      ++d.telemetry_seq;
+      ++report_.telemetry_sent;
+    }
+    // ±10% around the period: the average rate holds, the phases drift.
+    auto next =
+        due + std::chrono::duration_cast<Clock::duration>(telemetry_period_ * uniform(0.9, 1.1));
+    if (next <= now) next = now + kTick;  // fell behind: no burst to catch up
+    at(next, d, Due::telemetry, d.epoch);
+  }
+
+  // ------------------------------------------------------------ uplinks
+
+  // QoS 1 on the device's own topic; false when libmosquitto refused it
+  // (the connection is gone).
+  bool publish(Device& d, const std::string& suffix, const std::string& payload) {
+    if (d.client->publish(d.topic_prefix + suffix, payload, 1) != MOSQ_ERR_SUCCESS) return false;
+    ++d.unacked;
+    ++report_.messages_sent;
+    return true;
+  }
+
+  // Sent now when online, else at the next connect.
+  void send_or_keep(Device& d, const std::string& suffix, const std::string& payload) {
+    if (d.phase == Phase::online && publish(d, suffix, payload)) return;
+    if (d.outbox.size() >= kOutboxMax) d.outbox.pop_front();
+    d.outbox.emplace_back(suffix, payload);
+  }
+
+  void send_state(Device& d) {
+    if (publish(d, "state", state_payload(d.firmware_version, uptime_s(d), d.readings.rssi_dbm))) {
+      ++report_.states_sent;
+    }
+  }
+
+  // ------------------------------------------------------------ OTA
+
+  void send_ota(Device& d, const OtaTrigger& t, const std::string& status, int progress,
+                const std::string& error = {}) {
+    send_or_keep(d, "ota/status",
+                 ota_status_payload(t.rollout_id, t.version, status, progress, error));
+  }
+
+  void on_trigger(Device& d, std::string_view payload) {
+    TriggerParse parsed = parse_ota_trigger(payload, unix_now());
+    if (!parsed.trigger) return;  // no rollout and version to report against
+    // One update at a time; a QoS 1 redelivery of the running one, or a
+    // retry the rollout sent early, waits for its outcome.
+    if (d.ota) return;
+    const OtaTrigger& t = *parsed.trigger;
+    if (!parsed.error.empty()) {
+      send_ota(d, t, "failed", 0, parsed.error);
+      ++report_.ota_failed;
+      return;
+    }
+    ++report_.ota_started;
+    d.ota = OtaJob{++d.ota_tokens, t, 0};
+    send_ota(d, t, "downloading", 0);
+    // Never on this thread: a download takes seconds, and the loop serves
+    // every device. Results come back through post().
+    const std::size_t index = d.client->tag;
+    const std::uint64_t token = d.ota->token;
+    downloader_.start(
+        t.url, t.size,
+        [this, index, token](int percent) {
+          loop_.post(
+              [this, index, token, percent] { on_download_progress(index, token, percent); });
+        },
+        [this, index, token](DownloadResult result) {
+          loop_.post([this, index, token, result = std::move(result)] {
+            on_downloaded(index, token, result);
+          });
+        });
+  }
+
+  void on_download_progress(std::size_t index, std::uint64_t token, int percent) {
+    Device& d = devices_[index];
+    if (!d.ota || d.ota->token != token || stopping_) return;
+    d.ota->progress = percent;
+    send_ota(d, d.ota->trigger, "downloading", percent);
+  }
+
+  void on_downloaded(std::size_t index, std::uint64_t token, const DownloadResult& r) {
+    Device& d = devices_[index];
+    if (!d.ota || d.ota->token != token || stopping_) return;
+    const OtaTrigger t = d.ota->trigger;
+    if (!r.error.empty()) {
+      fail_ota(d, d.ota->progress, "download failed: " + r.error);
+      return;
+    }
+    send_ota(d, t, "verifying", 100);
+    if (r.over_size) {
+      fail_ota(d, 100,
+               "size mismatch: more than the " + std::to_string(t.size) + " bytes expected");
+      return;
+    }
+    if (r.bytes != t.size) {
+      fail_ota(d, 100,
+               "size mismatch: got " + std::to_string(r.bytes) + " bytes, expected " +
+                   std::to_string(t.size));
+      return;
+    }
+    if (r.sha256 != t.sha256) {
+      fail_ota(d, 100, "sha256 mismatch: got " + r.sha256);
+      return;
+    }
+    send_ota(d, t, "installing", 100);
+    at(Clock::now() + o_.install_time, d, Due::install_done, token);
+  }
+
+  void finish_install(Device& d) {
+    const OtaTrigger t = d.ota->trigger;
+    if (uniform(0, 1) < o_.ota_fail_rate) {
+      fail_ota(d, 100, "installation failed (simulated: --ota-fail-rate)");
+      return;
+    }
+    d.ota.reset();
+    d.firmware_version = t.version;  // the device now runs it...
+    d.booted = Clock::now();         // ...after a reboot
+    send_ota(d, t, "success", 100);
+    ++report_.ota_succeeded;
+    // Offline, the state at the next connect says it.
+    if (d.phase == Phase::online) send_state(d);
+  }
+
+  void fail_ota(Device& d, int progress, const std::string& error) {
+    const OtaTrigger t = d.ota->trigger;
+    d.ota.reset();  // still on the old version
+    send_ota(d, t, "failed", progress, error);
+    ++report_.ota_failed;
+  }
+
+  // ------------------------------------------------------------ reporting
+
+  FleetReport snapshot() const {
+    FleetReport r = report_;
+    if (!stopping_) r.connected = online_;
+    r.elapsed_s = std::chrono::duration<double>(Clock::now() - start_).count();
+    return r;
   }
 
   void print_status() {
-    status_ << "fleet: " << online_ << "/" << devices_.size() << " connected, " << report_.logins
-            << " logins, " << report_.logins_refused << " refused, " << report_.connections_lost
-            << " connections lost, " << report_.telemetry_sent << " telemetry sent, "
-            << report_.configs_applied + report_.configs_rejected + report_.diag_answered +
-                   report_.ota_succeeded + report_.ota_failed
-            << " downlinks handled" << std::endl;
-  }
-
-  void publish(Device& d, const std::string& suffix, const Json& payload) {
-    if (!d.online) return;
-    d.client->publish("opticworks/" + d.identity.device_id + "/" + suffix, payload.dump(), 1);
-  }
-
-  void publish_state(Device& d) {
-    auto uptime = std::chrono::duration_cast<std::chrono::seconds>(Clock::now() - d.connected_at);
-    publish(d, "state",
-            {{"firmware_version", d.firmware},
-             {"model", "RS-1"},
-             {"uptime_s", uptime.count()},
-             {"rssi_dbm", -55 - static_cast<int>(d.client->tag % 30)}});
-    ++report_.states_sent;
-  }
-
-  void on_config(Device& d, const Json& p) {
-    if (!p.is_object() || !p.contains("version") || !p["version"].is_number_integer()) return;
-    Json status = {{"version", p["version"]}};
-    auto config = p.find("config");
-    if (config != p.end() && config->is_object()) {
-      status["status"] = "applied";
-      ++report_.configs_applied;
-    } else {
-      status["status"] = "rejected";
-      status["error"] = "\"config\" is not an object";
-      ++report_.configs_rejected;
+    std::int64_t ota_running = 0;
+    for (const auto& d : devices_) ota_running += d.ota.has_value();
+    status_ << "rs1-sim fleet: " << online_ << "/" << devices_.size() << " online, " << connecting_
+            << " connecting | logins " << report_.logins << ", refused " << report_.logins_refused
+            << ", lost " << report_.connections_lost << " | sent " << report_.messages_sent
+            << " (refused " << report_.messages_refused << ") | downlinks "
+            << report_.downlinks_received << " | OTA " << ota_running << " running, "
+            << report_.ota_succeeded << " ok, " << report_.ota_failed << " failed";
+    if (!last_error_.empty() &&
+        Clock::now() - last_error_at_ <= std::chrono::seconds(std::max(1, o_.status_every_s))) {
+      status_ << " | last error: " << last_error_;
     }
-    publish(d, "config/status", status);
+    status_ << std::endl;
   }
 
-  void on_diag(Device& d, const Json& p) {
-    if (!p.is_object() || !p.contains("request_id") || !p["request_id"].is_string()) return;
-    auto uptime = std::chrono::duration_cast<std::chrono::seconds>(Clock::now() - d.connected_at);
-    Json answer = {{"request_id", p["request_id"]},
-                   {"firmware_version", d.firmware},
-                   {"uptime_s", uptime.count()},
-                   {"rssi_dbm", -55 - static_cast<int>(d.client->tag % 30)},
-                   {"heap_free", 81920 - static_cast<int>(d.seq % 4096)},
-                   {"telemetry_sent", d.seq}};
-    if (p.contains("what")) answer["what"] = p["what"];
-    publish(d, "telemetry/diag", answer);
-    ++report_.diag_answered;
-  }
-
-  void ota_status(Device& d, std::int64_t rollout_id, const std::string& version,
-                  const std::string& status, int progress, const std::string& error = {}) {
-    Json s = {{"rollout_id", rollout_id},
-              {"version", version},
-              {"status", status},
-              {"progress", progress}};
-    if (!error.empty()) s["error"] = error;
-    publish(d, "ota/status", s);
-  }
-
-  void on_trigger(Device& d, const Json& p) {
-    if (!p.is_object() || !p.contains("rollout_id") || !p["rollout_id"].is_number_integer() ||
-        !p.contains("version") || !p["version"].is_string()) {
-      return;  // nothing to report progress against
-    }
-    const std::int64_t rollout_id = p["rollout_id"].get<std::int64_t>();
-    const std::string version = p["version"].get<std::string>();
-    if (d.ota_busy) return;  // the same trigger again (QoS 1 redelivery): already at it
-    ota_status(d, rollout_id, version, "downloading", 0);
-    if (!p.contains("url") || !p["url"].is_string() || !p.contains("sha256") ||
-        !p["sha256"].is_string()) {
-      finish_ota(d, rollout_id, version, "the trigger has no url or sha256");
-      return;
-    }
-    if (p.contains("expires_at") && p["expires_at"].is_number() &&
-        p["expires_at"].get<std::int64_t>() < unix_now()) {
-      finish_ota(d, rollout_id, version, "the trigger has expired");
-      return;
-    }
-    std::int64_t size =
-        p.contains("size") && p["size"].is_number_integer() ? p["size"].get<std::int64_t>() : -1;
-    d.ota_busy = true;
-    std::size_t index = d.client->tag;
-    // Never on the loop thread: a download takes seconds, the fleet must not.
-    downloads_.emplace_back([this, index, rollout_id, version, url = p["url"].get<std::string>(),
-                             sha = p["sha256"].get<std::string>(), size] {
-      std::string error;
-      try {
-        error = download_and_check(url, sha, size);
-      } catch (const std::exception& e) {
-        error = std::string("download failed: ") + e.what();
+  void shut_down() {
+    report_.connected = online_;
+    downloader_.cancel_all();
+    for (auto& d : devices_) {
+      if (d.phase == Phase::online) {
+        d.client->disconnect();  // clean: the broker marks it offline at once
+      } else if (d.client->open()) {
+        d.client->abort();
       }
-      loop_.post([this, index, rollout_id, version, error] {
-        finish_ota(devices_[index], rollout_id, version, error);
-      });
-    });
-  }
-
-  void finish_ota(Device& d, std::int64_t rollout_id, const std::string& version,
-                  const std::string& error) {
-    d.ota_busy = false;
-    if (!error.empty()) {
-      ota_status(d, rollout_id, version, "failed", 0, error);
-      ++report_.ota_failed;
-      return;
     }
-    ota_status(d, rollout_id, version, "verifying", 100);
-    ota_status(d, rollout_id, version, "installing", 100);
-    if (uniform() < o_.ota_fail_rate) {
-      ota_status(d, rollout_id, version, "failed", 100, "install failed (simulated)");
-      ++report_.ota_failed;
-      return;
+    auto all_closed = [&] {
+      return std::none_of(devices_.begin(), devices_.end(),
+                          [](const Device& d) { return d.client->open(); });
+    };
+    if (!loop_.run_until(all_closed, 5s)) {
+      // A DISCONNECT the socket would not take: close what is left.
+      for (auto& d : devices_) {
+        if (d.client->open()) d.client->abort();
+      }
+      loop_.run_until(all_closed, 1s);
     }
-    ota_status(d, rollout_id, version, "success", 100);
-    d.firmware = version;  // now running it, as the next state says
-    publish_state(d);
-    ++report_.ota_succeeded;
+    if (progress_ != nullptr) progress_->update(snapshot());
   }
 
   const FleetOptions& o_;
   std::ostream& status_;
+  FleetProgress* progress_;
   std::mt19937_64 rng_;
-  ClientLoop loop_;
+  ClientLoop loop_;  // before downloader_: the downloads post to it until joined
   std::vector<Device> devices_;
-  std::vector<std::thread> downloads_;
-  std::chrono::duration<double> period_{0};
-  std::size_t cursor_ = 0;
-  int pending_ = 0;
+  FirmwareDownloader downloader_;
+  std::priority_queue<Timer, std::vector<Timer>, std::greater<Timer>> timers_;
+  std::deque<std::size_t> ramp_;  // devices due to connect, in order
+  Clock::time_point next_connect_slot_{};
+  Clock::duration connect_interval_{};
+  Clock::duration telemetry_period_{};
+  Clock::time_point start_{};
+  int connecting_ = 0;
   std::int64_t online_ = 0;
   bool stopping_ = false;
+  std::string last_error_;
+  Clock::time_point last_error_at_{};
   FleetReport report_;
 };
 
-Json report_to_json(const FleetReport& r) {
+// The summary's fields, in the order both forms print them.
+std::vector<std::pair<const char*, std::int64_t>> counters(const FleetReport& r) {
   return {{"devices", r.devices},
           {"connected", r.connected},
           {"logins", r.logins},
           {"logins_refused", r.logins_refused},
+          {"connect_failures", r.connect_failures},
           {"connections_lost", r.connections_lost},
+          {"messages_sent", r.messages_sent},
+          {"messages_refused", r.messages_refused},
           {"telemetry_sent", r.telemetry_sent},
+          {"telemetry_skipped", r.telemetry_skipped},
           {"states_sent", r.states_sent},
+          {"downlinks_received", r.downlinks_received},
           {"configs_applied", r.configs_applied},
           {"configs_rejected", r.configs_rejected},
           {"diag_answered", r.diag_answered},
+          {"ota_started", r.ota_started},
           {"ota_succeeded", r.ota_succeeded},
           {"ota_failed", r.ota_failed}};
 }
 
-FleetReport report_from_json(const Json& j) {
-  FleetReport r;
-  r.devices = j.at("devices");
-  r.connected = j.at("connected");
-  r.logins = j.at("logins");
-  r.logins_refused = j.at("logins_refused");
-  r.connections_lost = j.at("connections_lost");
-  r.telemetry_sent = j.at("telemetry_sent");
-  r.states_sent = j.at("states_sent");
-  r.configs_applied = j.at("configs_applied");
-  r.configs_rejected = j.at("configs_rejected");
-  r.diag_answered = j.at("diag_answered");
-  r.ota_succeeded = j.at("ota_succeeded");
-  r.ota_failed = j.at("ota_failed");
-  return r;
-}
-
-void add_up(FleetReport& total, const FleetReport& part) {
-  Json t = report_to_json(total), p = report_to_json(part);
-  for (auto& [key, value] : t.items())
-    value = value.get<std::int64_t>() + p.at(key).get<std::int64_t>();
-  total = report_from_json(t);
-}
-
-// More devices than one process can hold (see kDevicesPerProcess): each
-// slice runs in a child process that sends its report back on a pipe.
-// SIGINT/SIGTERM to the parent reaches the children too.
-FleetReport run_in_processes(const FleetOptions& o, const std::vector<SimDevice>& devices,
-                             const std::atomic<bool>& stop, std::ostream& status) {
-  struct Child {
-    pid_t pid;
-    int report_fd;
-    bool exited = false;
-  };
-  std::vector<Child> children;
-  for (std::size_t first = 0; first < devices.size(); first += kDevicesPerProcess) {
-    std::vector<SimDevice> slice(
-        devices.begin() + static_cast<std::ptrdiff_t>(first),
-        devices.begin() +
-            static_cast<std::ptrdiff_t>(std::min(devices.size(), first + kDevicesPerProcess)));
-    int fds[2];
-    if (::pipe2(fds, O_CLOEXEC) != 0) throw std::runtime_error("pipe failed");
-    std::cout.flush();
-    status.flush();
-    pid_t pid = ::fork();
-    if (pid < 0) throw std::runtime_error("fork failed");
-    if (pid == 0) {
-      ::prctl(PR_SET_PDEATHSIG, SIGTERM);
-      ::close(fds[0]);
-      int code = 0;
-      try {
-        Fleet fleet(o, slice, status);
-        std::string line = report_to_json(fleet.run(stop)).dump() + "\n";
-        (void)!::write(fds[1], line.data(), line.size());
-      } catch (const std::exception& e) {
-        status << "rs1-sim fleet: " << e.what() << std::endl;
-        code = 1;
-      }
-      ::_exit(code);
-    }
-    ::close(fds[1]);
-    children.push_back({pid, fds[0]});
-  }
-  // The children end by themselves (--duration) or on the stop signal,
-  // which is passed on in case it came to this process alone.
-  for (bool all_exited = false; !all_exited;) {
-    all_exited = true;
-    for (auto& c : children) {
-      if (!c.exited && ::waitpid(c.pid, nullptr, WNOHANG) == c.pid) c.exited = true;
-      all_exited &= c.exited;
-    }
-    if (stop.load()) {
-      for (const auto& c : children) {
-        if (!c.exited) ::kill(c.pid, SIGTERM);
-      }
-    }
-    if (!all_exited) std::this_thread::sleep_for(100ms);
-  }
-  FleetReport total;
-  std::string failures;
-  for (const auto& c : children) {
-    std::string text;
-    char buf[4096];
-    for (ssize_t n; (n = ::read(c.report_fd, buf, sizeof buf)) > 0;)
-      text.append(buf, static_cast<std::size_t>(n));
-    ::close(c.report_fd);
-    Json j = Json::parse(text, nullptr, false);
-    if (j.is_discarded()) {
-      failures = "a fleet process failed";
-      continue;
-    }
-    add_up(total, report_from_json(j));
-  }
-  if (!failures.empty()) throw std::runtime_error(failures);
-  return total;
-}
-
 }  // namespace
 
-std::string FleetReport::json() const { return report_to_json(*this).dump(); }
+std::string FleetReport::json() const {
+  // In the order of the text form, which reads as a story: not sorted.
+  nlohmann::ordered_json j = nlohmann::ordered_json::object();
+  for (const auto& [name, value] : counters(*this)) j[name] = value;
+  j["elapsed_s"] = std::round(elapsed_s * 10) / 10;
+  return j.dump();
+}
 
 std::string FleetReport::text() const {
   std::ostringstream out;
-  out << "devices            " << devices << "\n"
-      << "connected at end   " << connected << "\n"
-      << "logins             " << logins << "\n"
-      << "logins refused     " << logins_refused << "\n"
-      << "connections lost   " << connections_lost << "\n"
-      << "telemetry sent     " << telemetry_sent << "\n"
-      << "states sent        " << states_sent << "\n"
-      << "configs applied    " << configs_applied << "\n"
-      << "configs rejected   " << configs_rejected << "\n"
-      << "diag answered      " << diag_answered << "\n"
-      << "OTA succeeded      " << ota_succeeded << "\n"
-      << "OTA failed         " << ota_failed << "\n";
+  for (const auto& [name, value] : counters(*this)) {
+    std::string label = name;
+    std::replace(label.begin(), label.end(), '_', ' ');
+    out << std::left << std::setw(20) << label << value << "\n";
+  }
+  out << std::left << std::setw(20) << "elapsed s" << std::fixed << std::setprecision(1)
+      << elapsed_s << "\n";
   return out.str();
 }
 
 FleetReport run_fleet(const FleetOptions& options, const std::vector<SimDevice>& devices,
-                      const std::atomic<bool>& stop, std::ostream& status) {
-  if (devices.size() > kDevicesPerProcess) return run_in_processes(options, devices, stop, status);
-  std::uint64_t wanted = 3 * devices.size() + 256;
-  if (raise_file_limit(wanted) < wanted) {
+                      const std::atomic<bool>& stop, std::ostream& status,
+                      FleetProgress* progress) {
+  // A libmosquitto client holds three descriptors (its socket and a wake-up
+  // socket pair); the downloads and the process need a few more.
+  const std::uint64_t wanted = 3 * static_cast<std::uint64_t>(devices.size()) + 256;
+  const std::uint64_t limit = raise_file_limit(wanted);
+  if (limit < wanted) {
     throw std::runtime_error(std::to_string(devices.size()) + " devices need " +
-                             std::to_string(wanted) + " open files: raise the limit (ulimit -n)");
+                             std::to_string(wanted) + " descriptors, and the limit is " +
+                             std::to_string(limit) +
+                             ": raise it (ulimit -n) or split the devices file over several "
+                             "fleets");
   }
-  Fleet fleet(options, devices, status);
+  Fleet fleet(options, devices, status, progress);
   return fleet.run(stop);
 }
 
@@ -525,31 +673,41 @@ void add_fleet_command(CLI::App& app) {
   auto json = std::make_shared<bool>(false);
   CLI::App* cmd = app.add_subcommand(
       "fleet",
-      "Simulate RS-1 devices against a broker: logins, state, telemetry, answers to zone configs "
-      "and diagnostics, OTA downloads. Runs until SIGINT/SIGTERM or --duration, then prints a "
-      "summary");
+      "Play RS-1 devices against a broker: HMAC logins, state, telemetry, answers to zone "
+      "configs and diagnostic requests, OTA updates. Runs until SIGINT/SIGTERM or --duration, "
+      "disconnects every device cleanly and prints a summary on stdout; a status line goes to "
+      "stderr every --status-every seconds");
   cmd->add_option("--devices", *devices_file,
-                  "devices file: `rs1ctl device add ID --json` output, one object a line (or a "
-                  "JSON array)")
-      ->required();
+                  "devices file: what `rs1ctl device add ID --json` prints, one document after "
+                  "another, or a JSON array of {\"device_id\",\"secret\"} objects")
+      ->required()
+      ->type_name("FILE");
   cmd->add_option("--host", options->host, "broker address")->capture_default_str();
   cmd->add_option("--port", options->port, "broker MQTT port")
       ->capture_default_str()
       ->check(CLI::Range(1, 65535));
   cmd->add_option("--telemetry-per-min", options->telemetry_per_min,
-                  "telemetry messages per device per minute (0: none)")
+                  "telemetry messages per device per minute, jittered (0: none; the broker's "
+                  "rate_limit_per_min drops what exceeds it)")
       ->capture_default_str()
       ->check(CLI::Range(0.0, 60000.0));
-  cmd->add_option("--duration", options->duration_s, "seconds to run (0: until stopped)")
+  cmd->add_option("--duration", options->duration_s,
+                  "seconds to run, then stop as on SIGTERM (0: until SIGINT/SIGTERM)")
       ->capture_default_str()
       ->check(CLI::Range(0, 365 * 86400));
-  cmd->add_option("--firmware-version", options->firmware_version, "the version devices start on")
-      ->capture_default_str();
-  cmd->add_option("--connects-per-s", options->connects_per_s, "new connections per second at most")
+  cmd->add_option("--firmware-version", options->firmware_version,
+                  "the version every device runs at start (reported in its state)")
+      ->capture_default_str()
+      ->check([](const std::string& v) {
+        return v.empty() || v.size() > 64 ? std::string("1 to 64 characters") : std::string();
+      });
+  cmd->add_option("--connects-per-s", options->connects_per_s,
+                  "new connections per second at most (at most 64 await their CONNACK at once)")
       ->capture_default_str()
       ->check(CLI::Range(1, 100000));
   cmd->add_option("--ota-fail-rate", options->ota_fail_rate,
-                  "share of OTA installs that report failed (to see a rollout pause)")
+                  "share of OTA installs (0 to 1) that report failed after a good download, to "
+                  "watch a rollout pause")
       ->capture_default_str()
       ->check(CLI::Range(0.0, 1.0));
   cmd->add_option("--status-every", options->status_every_s,
@@ -562,7 +720,7 @@ void add_fleet_command(CLI::App& app) {
       auto devices = read_devices_file(*devices_file);
       install_stop_signals();
       FleetReport report = run_fleet(*options, devices, stop_requested(), std::cerr);
-      std::cout << (*json ? report.json() + "\n" : report.text());
+      std::cout << (*json ? report.json() + "\n" : report.text()) << std::flush;
       exit_status() = 0;
     } catch (const std::exception& e) {
       std::cerr << "rs1-sim fleet: " << e.what() << "\n";
