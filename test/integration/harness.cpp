@@ -24,6 +24,8 @@
 #include <sstream>
 #include <stdexcept>
 
+#include "rs1-sim/broker_process.hpp"
+
 extern char** environ;
 
 namespace rs1::it {
@@ -238,21 +240,7 @@ void BrokerRunner::spawn() {
   // Everything the child needs is built before fork: after it only
   // async-signal-safe calls are allowed.
   std::vector<std::string> args = {RS1_MOSQUITTO_BIN, "-c", conf_path_};
-  std::vector<std::string> env;
-  for (char** e = environ; *e; ++e) {
-    std::string kv(*e);
-    if (kv.rfind("LD_PRELOAD=", 0) == 0 || kv.rfind("ASAN_OPTIONS=", 0) == 0) continue;
-    env.push_back(std::move(kv));
-  }
-#ifdef RS1_ASAN_RUNTIME
-  // The plugin is instrumented and mosquitto is not: the ASan runtime must be
-  // the first library loaded, and libstdc++ must be there when it starts or
-  // its __cxa_throw interceptor has nothing to forward the plugin's
-  // exceptions to. Leaks in mosquitto itself are not ours.
-  env.push_back(std::string("LD_PRELOAD=") + RS1_ASAN_RUNTIME + ":" + RS1_STDCXX_RUNTIME);
-  env.push_back("ASAN_OPTIONS=detect_leaks=0:abort_on_error=0");
-  env.push_back("UBSAN_OPTIONS=print_stacktrace=1");
-#endif
+  std::vector<std::string> env = sim::broker_environment(true);
   std::vector<char*> argv, envp;
   for (auto& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);
@@ -924,6 +912,5 @@ void expect_startup_failure(BrokerRunner& broker, const std::vector<std::string>
     CHECK(contains(line, e));
   }
 }
-
 
 }  // namespace rs1::it

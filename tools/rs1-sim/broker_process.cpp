@@ -70,6 +70,29 @@ bool accepts(int port) {
 
 }  // namespace
 
+std::vector<std::string> broker_environment(bool with_plugin) {
+  std::vector<std::string> env;
+  for (char** e = environ; *e; ++e) {
+    std::string kv(*e);
+    if (kv.rfind("LD_PRELOAD=", 0) == 0 || kv.rfind("ASAN_OPTIONS=", 0) == 0) continue;
+    env.push_back(std::move(kv));
+  }
+#ifdef RS1_ASAN_RUNTIME
+  if (with_plugin) {
+    // The plugin is instrumented and mosquitto is not: the ASan runtime must
+    // be the first library loaded, and libstdc++ must be there when it
+    // starts or its __cxa_throw interceptor has nothing to forward the
+    // plugin's exceptions to. Leaks in mosquitto itself are not ours.
+    env.push_back(std::string("LD_PRELOAD=") + RS1_ASAN_RUNTIME + ":" + RS1_STDCXX_RUNTIME);
+    env.push_back("ASAN_OPTIONS=detect_leaks=0:abort_on_error=0");
+    env.push_back("UBSAN_OPTIONS=print_stacktrace=1");
+  }
+#else
+  (void)with_plugin;
+#endif
+  return env;
+}
+
 BrokerProcess::BrokerProcess(BrokerSetup setup) : setup_(std::move(setup)) {
   fs::create_directories(setup_.dir);
   conf_path_ = setup_.dir + "/mosquitto.conf";
@@ -135,19 +158,7 @@ void BrokerProcess::spawn() {
   if (log_fd < 0 || null_fd < 0) throw std::runtime_error("cannot open " + log_path_);
   // Built before fork: the child may only make async-signal-safe calls.
   std::vector<std::string> args = {setup_.mosquitto_bin, "-c", conf_path_};
-  std::vector<std::string> env;
-  for (char** e = environ; *e; ++e) {
-    std::string kv(*e);
-    if (kv.rfind("LD_PRELOAD=", 0) == 0 || kv.rfind("ASAN_OPTIONS=", 0) == 0) continue;
-    env.push_back(std::move(kv));
-  }
-#ifdef RS1_ASAN_RUNTIME
-  if (with_plugin()) {
-    // The plugin is instrumented and mosquitto is not (see CMakeLists.txt).
-    env.push_back(std::string("LD_PRELOAD=") + RS1_ASAN_RUNTIME + ":" + RS1_STDCXX_RUNTIME);
-    env.push_back("ASAN_OPTIONS=detect_leaks=0:abort_on_error=0");
-  }
-#endif
+  std::vector<std::string> env = broker_environment(with_plugin());
   std::vector<char*> argv, envp;
   for (auto& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);

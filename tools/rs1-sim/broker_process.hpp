@@ -54,6 +54,11 @@ class BrokerProcess {
   pid_t pid_ = -1;
 };
 
+// The environment for a mosquitto child: this process's without inherited
+// preloads, plus, when it loads the plugin of a sanitizer build, the ASan
+// runtime preloaded (see CMakeLists.txt). The integration tests use it too.
+std::vector<std::string> broker_environment(bool with_plugin);
+
 // A loopback TCP port that nobody listens on now.
 int free_port();
 // Raises this process's open-file limit to `wanted`, or as near as allowed
