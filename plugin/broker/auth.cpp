@@ -9,32 +9,6 @@
 
 namespace rs1 {
 
-// A login is answered from the in-memory directory, which the change watcher
-// keeps within 250 ms of the database (a revocation then also kicks the
-// session: SPEC's 2 s). A row read per login would cost as much as the
-// HMAC and the rest of the plugin's login together. Only an id the
-// directory does not know is read from the database (WAL: never waits for
-// the writer), so a device provisioned a moment ago logs in at once.
-const DeviceCredentials* Broker::lookup_device(const std::string& id) {
-  if (const DeviceCredentials* known = directory_.device(id)) return known;
-  try {
-    if (auto found = reader_->find_device(id)) directory_.put(std::move(*found));
-  } catch (const std::exception& e) {
-    broker_log(LogLevel::warning, std::string("rs1: device lookup failed: ") + e.what());
-  }
-  return directory_.device(id);
-}
-
-const AccountCredentials* Broker::lookup_account(const std::string& name) {
-  if (const AccountCredentials* known = directory_.account(name)) return known;
-  try {
-    if (auto found = reader_->find_account(name)) directory_.put(std::move(*found));
-  } catch (const std::exception& e) {
-    broker_log(LogLevel::warning, std::string("rs1: account lookup failed: ") + e.what());
-  }
-  return directory_.account(name);
-}
-
 bool Broker::authenticate(mosquitto* client, const char* username, const char* password,
                           std::int64_t now_s) {
   if (!username || !password) return false;
@@ -42,7 +16,7 @@ bool Broker::authenticate(mosquitto* client, const char* username, const char* p
   if (!is_valid_device_id(name)) return false;  // also keeps + # / out of every topic
   const char* client_id = mosquitto_client_id(client);
 
-  if (const DeviceCredentials* device = lookup_device(name)) {
+  if (const DeviceCredentials* device = directory_.device(name)) {
     if (!device->active || !client_id || name != client_id) return false;
     if (!verify_device_password(device->secret_hash, name, password, now_s,
                                 options_.clock_skew_ahead)) {
@@ -50,6 +24,7 @@ bool Broker::authenticate(mosquitto* client, const char* username, const char* p
     }
     Session s;
     s.identity = name;
+    s.client_id = name;
     s.role = Role::device;
     s.device_ref = device->ref;
     s.last_seen_written = now_s;
@@ -62,12 +37,13 @@ bool Broker::authenticate(mosquitto* client, const char* username, const char* p
     }
     return true;
   }
-  if (const AccountCredentials* account = lookup_account(name)) {
+  if (const AccountCredentials* account = directory_.account(name)) {
     if (!verify_account_password(account->password_salt, account->password_hash, password)) {
       return false;
     }
     Session s;
     s.identity = name;
+    s.client_id = client_id ? client_id : "";
     s.role = account->role;
     sessions_.login(client, std::move(s));
     return true;

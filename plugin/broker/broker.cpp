@@ -49,25 +49,22 @@ void broker_log(LogLevel level, const std::string& line) {
   mosquitto_log_printf(mosquitto_level(level), "%s", line.c_str());
 }
 
-void Inbox::post(LogLevel level, std::string line) {
-  std::lock_guard<std::mutex> lock(mu_);
-  logs_.emplace_back(level, std::move(line));
-}
-
-void Inbox::post(DirectoryUpdate update) {
-  std::lock_guard<std::mutex> lock(mu_);
-  updates_.push_back(std::move(update));
-}
-
-void Inbox::drain(std::vector<std::pair<LogLevel, std::string>>& logs,
-                  std::vector<DirectoryUpdate>& updates) {
-  std::lock_guard<std::mutex> lock(mu_);
-  logs.swap(logs_);
-  updates.swap(updates_);
-}
+BrokerMetrics::BrokerMetrics(MetricRegistry& r)
+    : devices_online(r.gauge("rs1_devices_online", "Devices connected now.")),
+      connections_total(r.counter("rs1_connections_total", "Successful logins.")),
+      auth_failures_total(r.counter("rs1_auth_failures_total", "Refused logins.")),
+      acl_denials_total(r.counter("rs1_acl_denials_total",
+                                  "Denied publishes, subscriptions and deliveries.")),
+      messages_received_total(r.counter("rs1_messages_received_total", "Messages devices published.")),
+      messages_dropped_total(r.counter_family("rs1_messages_dropped_total",
+                                              "Device messages dropped, by reason.", "reason",
+                                              drop_reason_names())),
+      ota_triggers_total(r.counter("rs1_ota_triggers_total", "OTA triggers sent.")) {}
 
 Broker::Broker(Options options)
     : options_(std::move(options)),
+      metrics_(registry_),
+      ingest_metrics_(registry_),
       broker_thread_(std::this_thread::get_id()),
       rate_limiter_(options_.rate_limit_per_min),
       auth_failures_(options_.auth_fail_limit, options_.auth_ban_s),
@@ -78,40 +75,51 @@ Broker::Broker(Options options)
     if (std::this_thread::get_id() == broker_thread_) {
       broker_log(level, line);
     } else {
-      inbox_.post(level, line);
+      mailbox_.post(LogLine{level, line});
     }
   };
   started_s_ = std::time(nullptr);
   make_dirs(parent_of(options_.db_path));
   make_dirs(options_.data_dir);
 
-  auto writer_store = open_sqlite_store(options_.db_path, StoreRole::writer);
-  writer_store->migrate();
+  writer_db_ = open_sqlite(options_.db_path, SqliteTuning::ingest);
+  writer_db_->migrate();
   // A real write: mosquitto may have dropped to a user that can open the
   // database but not write it, and that must stop the broker now.
   try {
-    writer_store->begin_serving(started_s_);
+    writer_db_->ingest().begin_serving(started_s_);
   } catch (const StoreError& e) {
     throw std::runtime_error("database " + options_.db_path + " is not writable: " + e.what());
   }
 
-  reader_ = open_sqlite_store(options_.db_path, StoreRole::reader);
-  std::int64_t seq = reader_->latest_change();
-  directory_.replace(reader_->load_devices(), reader_->load_accounts());
+  // The feed's position first, then what it keeps current: a commit in
+  // between is read again by the feed's first poll, never missed.
+  feed_db_ = open_sqlite(options_.db_path, SqliteTuning::background);
+  const std::int64_t seq = feed_db_->change_feed().latest_seq();
+  directory_.replace(feed_db_->devices().load_credentials(), feed_db_->accounts().load_credentials());
 
   IngestWriter::Config wc;
   wc.flush_interval = std::chrono::milliseconds(options_.ingest_flush_ms);
   wc.queue_max = options_.ingest_queue_max;
-  writer_ = std::make_unique<IngestWriter>(std::move(writer_store), wc, metrics_, log_);
-  watcher_ = std::make_unique<ChangeWatcher>(
-      open_sqlite_store(options_.db_path, StoreRole::reader), seq, std::chrono::milliseconds(250),
-      [this](DirectoryUpdate u) { inbox_.post(std::move(u)); }, log_);
+  writer_ = std::make_unique<IngestWriter>(writer_db_->ingest(), wc, ingest_metrics_, log_);
+
+  feed_ = std::make_unique<ChangeFeed>(feed_db_->change_feed(), seq, log_);
+  feed_->on("device", {[this](const std::vector<std::string>& ids) {
+                         post_directory_changes(ids, {}, false, false);
+                       },
+                       [this] { post_directory_changes({}, {}, true, false); }});
+  feed_->on("account", {[this](const std::vector<std::string>& names) {
+                          post_directory_changes({}, names, false, false);
+                        },
+                        [this] { post_directory_changes({}, {}, false, true); }});
+  feed_->on_caught_up([this](std::int64_t seq) { mailbox_.post(FeedApplied{seq}); });
+  feed_->start(std::chrono::milliseconds(250));
 
   if (options_.http_listen) {
-    health_store_ = open_sqlite_store(options_.db_path, StoreRole::reader);
-    http_ = std::make_unique<HttpListener>(*options_.http_listen, metrics_, [this](std::string& detail) {
+    health_db_ = open_sqlite(options_.db_path, SqliteTuning::background);
+    http_ = std::make_unique<HttpListener>(*options_.http_listen, registry_, [this](std::string& detail) {
       try {
-        health_store_->schema_version();
+        health_db_->schema_version();
       } catch (const std::exception& e) {
         detail = std::string("database: ") + e.what();
         return false;
@@ -130,7 +138,7 @@ Broker::Broker(Options options)
 
 Broker::~Broker() {
   http_.reset();
-  watcher_.reset();
+  feed_.reset();
   // DISCONNECT does not fire at shutdown for clients still connected: mark
   // them offline here, then let the writer commit everything queued.
   std::int64_t now = std::time(nullptr);
@@ -142,13 +150,12 @@ Broker::~Broker() {
     writer_->add(std::move(u));
   });
   writer_->stop();
-  if (std::uint64_t lost = metrics_.rows_lost_total.load()) {
+  if (std::uint64_t lost = ingest_metrics_.rows_lost.load()) {
     broker_log(LogLevel::error, "rs1: " + std::to_string(lost) + " telemetry row(s) could not be written");
   }
-  std::vector<std::pair<LogLevel, std::string>> logs;
-  std::vector<DirectoryUpdate> updates;
-  inbox_.drain(logs, updates);
-  for (auto& [level, line] : logs) broker_log(level, line);
+  for (auto& m : mailbox_.take()) {
+    if (auto* line = std::get_if<LogLine>(&m)) broker_log(line->level, line->text);
+  }
   std::string dropped;
   for (std::size_t i = 0; i < kDropReasonCount; ++i) {
     auto reason = static_cast<DropReason>(i);
@@ -158,7 +165,7 @@ Broker::~Broker() {
     }
   }
   broker_log(LogLevel::info, "rs1: stopped; " +
-                                 std::to_string(metrics_.telemetry_rows_written_total.load()) +
+                                 std::to_string(ingest_metrics_.rows_written.load()) +
                                  " telemetry row(s) written; messages dropped: " +
                                  (dropped.empty() ? "none" : dropped));
 }
@@ -172,6 +179,33 @@ void Broker::security_event(const char* type, const char* severity, const char* 
   e.details = std::move(details);
   e.time = now_s;
   writer_->add(std::move(e));
+}
+
+// On the change feed's thread: read what changed with its own connection
+// and hand it to the broker thread.
+void Broker::post_directory_changes(const std::vector<std::string>& devices,
+                                    const std::vector<std::string>& accounts, bool all_devices,
+                                    bool all_accounts) {
+  DirectoryUpdate update;
+  update.complete_devices = all_devices;
+  update.complete_accounts = all_accounts;
+  if (all_devices) update.devices = feed_db_->devices().load_credentials();
+  if (all_accounts) update.accounts = feed_db_->accounts().load_credentials();
+  for (const auto& id : devices) {
+    if (auto d = feed_db_->devices().find_credentials(id)) {
+      update.devices.push_back(std::move(*d));
+    } else {
+      update.removed_devices.push_back(id);
+    }
+  }
+  for (const auto& name : accounts) {
+    if (auto a = feed_db_->accounts().find_credentials(name)) {
+      update.accounts.push_back(std::move(*a));
+    } else {
+      update.removed_accounts.push_back(name);
+    }
+  }
+  mailbox_.post(std::move(update));
 }
 
 void Broker::touch(Session& session, std::int64_t now_s) {

@@ -16,30 +16,51 @@
 #include <utility>
 #include <vector>
 
-#include "core/change_watcher.hpp"
-#include "core/directory.hpp"
-#include "core/http_listener.hpp"
-#include "core/ingest_writer.hpp"
 #include "core/limits.hpp"
 #include "core/log.hpp"
-#include "core/metrics.hpp"
 #include "core/options.hpp"
-#include "core/store.hpp"
+#include "core/payload.hpp"
+#include "features/devices/directory.hpp"
+#include "http/http_listener.hpp"
+#include "runtime/change_feed.hpp"
+#include "runtime/ingest_writer.hpp"
+#include "runtime/mailbox.hpp"
+#include "runtime/metrics.hpp"
+#include "store/sqlite.hpp"
 
 namespace rs1 {
 
-// What other threads hand to the broker thread.
-class Inbox {
- public:
-  void post(LogLevel level, std::string line);
-  void post(DirectoryUpdate update);
-  void drain(std::vector<std::pair<LogLevel, std::string>>& logs,
-             std::vector<DirectoryUpdate>& updates);
+// A line another thread wants in mosquitto's log.
+struct LogLine {
+  LogLevel level;
+  std::string text;
+};
 
- private:
-  std::mutex mu_;
-  std::vector<std::pair<LogLevel, std::string>> logs_;
-  std::vector<DirectoryUpdate> updates_;
+// The change feed has handed over everything up to `seq`; the broker thread
+// has applied it once it takes this message (the mailbox keeps order).
+struct FeedApplied {
+  std::int64_t seq;
+};
+
+// What other threads hand to the broker thread.
+using BrokerMailbox = Mailbox<LogLine, DirectoryUpdate, FeedApplied>;
+
+// The broker glue's metrics, declared once here.
+struct BrokerMetrics {
+  explicit BrokerMetrics(MetricRegistry& r);
+  Counter& devices_online;
+  Counter& connections_total;
+  Counter& auth_failures_total;
+  Counter& acl_denials_total;
+  Counter& messages_received_total;
+  std::vector<Counter*> messages_dropped_total;  // by DropReason
+  Counter& ota_triggers_total;
+  void count_drop(DropReason reason) {
+    messages_dropped_total[static_cast<std::size_t>(reason)]->fetch_add(1, std::memory_order_relaxed);
+  }
+  std::uint64_t dropped(DropReason reason) const {
+    return messages_dropped_total[static_cast<std::size_t>(reason)]->load(std::memory_order_relaxed);
+  }
 };
 
 void broker_log(LogLevel level, const std::string& line);  // broker thread only
@@ -57,14 +78,12 @@ class Broker {
   int on_tick(mosquitto_evt_tick& ev);
   int on_disconnect(mosquitto_evt_disconnect& ev);
 
-  const Metrics& metrics() const { return metrics_; }
+  const MetricRegistry& metrics() const { return registry_; }
 
  private:
   // auth.cpp
   bool authenticate(mosquitto* client, const char* username, const char* password,
                     std::int64_t now_s);
-  const DeviceCredentials* lookup_device(const std::string& id);
-  const AccountCredentials* lookup_account(const std::string& name);
   void record_auth_failure(const std::string& address, const char* username, std::int64_t now_s);
   // acl.cpp
   void record_denial(mosquitto* client, const Session* session, int access, const char* topic,
@@ -72,25 +91,31 @@ class Broker {
   // tick.cpp
   void apply(DirectoryUpdate& update, std::vector<std::string>& kick_clients,
              std::vector<std::string>& kick_users);
+  void post_directory_changes(const std::vector<std::string>& devices,
+                              const std::vector<std::string>& accounts, bool all_devices,
+                              bool all_accounts);  // change feed thread
   void security_event(const char* type, const char* severity, const char* address,
                       std::string details, std::int64_t now_s);
   void touch(Session& session, std::int64_t now_s);
 
   Options options_;
-  Metrics metrics_;
-  Inbox inbox_;
+  MetricRegistry registry_;
+  BrokerMetrics metrics_;
+  IngestMetrics ingest_metrics_;
+  BrokerMailbox mailbox_;
   LogSink log_;
   std::thread::id broker_thread_;
 
-  std::unique_ptr<Store> reader_;  // broker thread: directory misses
   Directory directory_;
   Sessions sessions_;
   RateLimiter rate_limiter_;
   AuthFailureTracker auth_failures_;
   LogThrottle denial_throttle_;
+  std::unique_ptr<Database> writer_db_;  // the writer thread's connection
   std::unique_ptr<IngestWriter> writer_;
-  std::unique_ptr<ChangeWatcher> watcher_;
-  std::unique_ptr<Store> health_store_;  // the HTTP listener's threads, under its lock
+  std::unique_ptr<Database> feed_db_;  // the change feed thread's connection
+  std::unique_ptr<ChangeFeed> feed_;
+  std::unique_ptr<Database> health_db_;  // the HTTP listener's threads, under its lock
   std::unique_ptr<HttpListener> http_;
 
   std::int64_t started_s_ = 0;

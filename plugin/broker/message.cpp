@@ -53,7 +53,7 @@ int Broker::on_message(mosquitto_evt_message& ev) {
   }
 
   std::string_view payload(static_cast<const char*>(ev.payload), ev.payloadlen);
-  if (auto reason = check_uplink(parsed->kind, payload, options_.max_payload_bytes)) {
+  if (auto reason = check_uplink(*parsed, payload, options_.max_payload_bytes)) {
     return drop(*reason);
   }
 

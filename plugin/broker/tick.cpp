@@ -1,6 +1,7 @@
 // TICK and DISCONNECT: presence, what other threads queued for this one
 // (log lines, directory changes and the kicks they cause), housekeeping.
 #include <ctime>
+#include <type_traits>
 #include <unordered_set>
 
 #include "broker/broker.hpp"
@@ -9,14 +10,17 @@ namespace rs1 {
 
 void Broker::apply(DirectoryUpdate& update, std::vector<std::string>& kick_clients,
                    std::vector<std::string>& kick_users) {
-  if (update.complete) {
-    // Turn a complete listing into the same delta a normal poll gives.
-    std::unordered_set<std::string> devices, accounts;
+  // Turn a complete listing into the same delta a normal poll gives.
+  if (update.complete_devices) {
+    std::unordered_set<std::string> devices;
     for (const auto& d : update.devices) devices.insert(d.device_id);
-    for (const auto& a : update.accounts) accounts.insert(a.username);
     for (auto& id : directory_.device_ids()) {
       if (!devices.count(id)) update.removed_devices.push_back(std::move(id));
     }
+  }
+  if (update.complete_accounts) {
+    std::unordered_set<std::string> accounts;
+    for (const auto& a : update.accounts) accounts.insert(a.username);
     for (auto& name : directory_.account_names()) {
       if (!accounts.count(name)) update.removed_accounts.push_back(std::move(name));
     }
@@ -38,15 +42,20 @@ void Broker::apply(DirectoryUpdate& update, std::vector<std::string>& kick_clien
 
 int Broker::on_tick(mosquitto_evt_tick&) {
   ++ticks_;
-  std::vector<std::pair<LogLevel, std::string>> logs;
-  std::vector<DirectoryUpdate> updates;
-  inbox_.drain(logs, updates);
-  for (auto& [level, line] : logs) broker_log(level, line);
-
   // Collect first, kick after: DISCONNECT runs inside the kick and changes
   // the sessions.
   std::vector<std::string> kick_clients, kick_users;
-  for (auto& u : updates) apply(u, kick_clients, kick_users);
+  mailbox_.drain([&](auto& m) {
+    using T = std::decay_t<decltype(m)>;
+    if constexpr (std::is_same_v<T, LogLine>) {
+      broker_log(m.level, m.text);
+    } else if constexpr (std::is_same_v<T, DirectoryUpdate>) {
+      apply(m, kick_clients, kick_users);
+    } else if constexpr (std::is_same_v<T, FeedApplied>) {
+      // Operators (and the tests) can tell when a CLI change took effect.
+      broker_log(LogLevel::info, "rs1: changes applied up to seq " + std::to_string(m.seq));
+    }
+  });
   for (const auto& id : kick_clients) {
     broker_log(LogLevel::info, "rs1: disconnecting revoked device " + id);
     mosquitto_kick_client_by_clientid(id.c_str(), false);

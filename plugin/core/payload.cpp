@@ -37,8 +37,25 @@ const char* drop_reason_name(DropReason reason) {
       return "rate_limited";
     case DropReason::queue_full:
       return "queue_full";
+    case DropReason::invalid_metric:
+      return "invalid_metric";
   }
   return "unknown";
+}
+
+std::vector<std::string> drop_reason_names() {
+  std::vector<std::string> out;
+  for (std::size_t i = 0; i < kDropReasonCount; ++i) {
+    out.emplace_back(drop_reason_name(static_cast<DropReason>(i)));
+  }
+  return out;
+}
+
+bool metric_within_limits(std::string_view metric) {
+  if (metric.size() > kMaxMetricLength) return false;
+  std::size_t levels = 1;
+  for (char c : metric) levels += c == '/';
+  return levels <= kMaxMetricLevels;
 }
 
 std::optional<OtaStatusReport> parse_ota_status(std::string_view payload) {
@@ -99,8 +116,12 @@ std::optional<StateReport> parse_state(std::string_view payload) {
   return r;
 }
 
-std::optional<DropReason> check_uplink(DeviceTopic kind, std::string_view payload,
+std::optional<DropReason> check_uplink(const ParsedTopic& topic, std::string_view payload,
                                        std::size_t max_payload_bytes) {
+  const DeviceTopic kind = topic.kind;
+  if (kind == DeviceTopic::telemetry && !metric_within_limits(topic.metric)) {
+    return DropReason::invalid_metric;
+  }
   if (payload.size() > max_payload_bytes) return DropReason::too_large;
   if (!is_json_object(payload)) return DropReason::not_json_object;
   switch (kind) {

@@ -7,6 +7,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "core/topic_rules.hpp"
 
@@ -20,9 +21,17 @@ enum class DropReason {
   invalid_schema,   // ota/status or config/status breaking its schema
   rate_limited,     // over rate_limit_per_min
   queue_full,       // the ingest queue already holds ingest_queue_max rows
+  invalid_metric,   // a telemetry metric over kMaxMetricLength or kMaxMetricLevels
 };
-constexpr std::size_t kDropReasonCount = 5;
+constexpr std::size_t kDropReasonCount = 6;
 const char* drop_reason_name(DropReason reason);
+std::vector<std::string> drop_reason_names();  // in enum order
+
+// A metric (the topic after "telemetry/") is stored with every row: keep it
+// a name, not a payload.
+constexpr std::size_t kMaxMetricLength = 128;
+constexpr std::size_t kMaxMetricLevels = 8;
+bool metric_within_limits(std::string_view metric);
 
 struct OtaStatusReport {
   std::int64_t rollout_id = 0;
@@ -50,7 +59,11 @@ struct StateReport {
 std::optional<StateReport> parse_state(std::string_view payload);
 
 // The verdict on one uplink: nothing when it is accepted.
-std::optional<DropReason> check_uplink(DeviceTopic kind, std::string_view payload,
+std::optional<DropReason> check_uplink(const ParsedTopic& topic, std::string_view payload,
                                        std::size_t max_payload_bytes);
+inline std::optional<DropReason> check_uplink(DeviceTopic kind, std::string_view payload,
+                                              std::size_t max_payload_bytes) {
+  return check_uplink(ParsedTopic{{}, kind, {}}, payload, max_payload_bytes);
+}
 
 }  // namespace rs1

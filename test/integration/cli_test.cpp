@@ -871,7 +871,7 @@ TEST_CASE("cli: usage errors exit 2, failures exit 1 with one line, and neither 
   REQUIRE(ctl({"account", "add", "svc", "--role", "service", "--db", db}).exit_code == 0);
 
   Fleet fleet(db);
-  const std::string hash_before = fleet.store().find_device("dev-a")->secret_hash;
+  const std::string hash_before = fleet.store().devices().find_credentials("dev-a")->secret_hash;
   CHECK(hash_before == sha256_hex(secret));
   const json devices_before = ctl_json(db, {"device", "list"});
   const json accounts_before = ctl_json(db, {"account", "list"});
@@ -932,7 +932,7 @@ TEST_CASE("cli: usage errors exit 2, failures exit 1 with one line, and neither 
   }
 
   // Nothing was written by any of them.
-  CHECK(fleet.store().find_device("dev-a")->secret_hash == hash_before);
+  CHECK(fleet.store().devices().find_credentials("dev-a")->secret_hash == hash_before);
   CHECK(ctl_json(db, {"device", "list"}) == devices_before);
   CHECK(ctl_json(db, {"account", "list"}) == accounts_before);
   // Two list commands just now, and nothing else since.

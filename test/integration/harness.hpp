@@ -27,7 +27,7 @@
 #include <vector>
 
 #include "core/identity.hpp"
-#include "core/store.hpp"
+#include "store/sqlite.hpp"
 
 namespace rs1::it {
 
@@ -99,6 +99,10 @@ class BrokerRunner {
   const std::string& dir() const { return dir_; }
   const std::string& db_path() const { return db_path_; }
   const std::string& conf_path() const { return conf_path_; }
+  // Waits (2 s, SPEC §8) until the broker has applied every change committed
+  // to the database so far (provisioning, revocations): a login right after
+  // provisioning is then answered with the device known.
+  void sync_changes();
   std::string log() const;              // the whole broker log (all runs)
   std::string log_of_this_run() const;  // since the last start
   std::string conf() const;
@@ -262,10 +266,10 @@ class Fleet {
                                          std::optional<std::string> metric = std::nullopt);
   std::size_t telemetry_count(const std::string& device_id);
   std::vector<SecurityEvent> events(const std::string& type);
-  Store& store() { return *store_; }
+  Database& store() { return *store_; }
 
  private:
-  std::unique_ptr<Store> store_;
+  std::unique_ptr<Database> store_;
 };
 
 // ---------------------------------------------------------------- shortcuts

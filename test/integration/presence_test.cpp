@@ -273,7 +273,7 @@ TEST_CASE("revocation: a re-enabled device can log in again within 2 s", "[prese
   fleet.revoke(dev.id);
   CHECK(wait_until([&] { return login() == 0x87; }, 3s, 100ms));
   const auto t0 = std::chrono::steady_clock::now();
-  REQUIRE(fleet.store().set_device_status(dev.id, "active"));
+  REQUIRE(fleet.store().devices().set_status(dev.id, "active"));
   CHECK(wait_until([&] { return login() == 0; }, 3s, 100ms));
   CHECK(std::chrono::steady_clock::now() - t0 <= 2s);
 }
@@ -288,8 +288,8 @@ TEST_CASE("revocation: a deleted device or account is disconnected and cannot lo
   auto s = connect_account(broker, svc, Protocol::v5);
   REQUIRE(s->subscribe("opticworks/#") == 1);
 
-  REQUIRE(fleet.store().delete_device(dev.id));
-  REQUIRE(fleet.store().delete_account(svc.username));
+  REQUIRE(fleet.store().devices().remove(dev.id));
+  REQUIRE(fleet.store().accounts().remove(svc.username));
   CHECK(c->wait_disconnected(2500ms));
   CHECK(s->wait_disconnected(2500ms));
 

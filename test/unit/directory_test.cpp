@@ -1,7 +1,7 @@
 // Directory and Sessions: who may log in, who is online. A device is online
 // from a successful login until its last connection ends; a client-id
 // takeover never takes it offline (SPEC §5).
-#include "core/directory.hpp"
+#include "features/devices/directory.hpp"
 
 #include <catch2/catch.hpp>
 #include <set>

@@ -2,7 +2,7 @@
 // the flush interval, a full batch commits at once, stop() keeps every
 // accepted row, the queue bound is what callers see, and a database that
 // refuses writes is retried without losing anything.
-#include "core/ingest_writer.hpp"
+#include "runtime/ingest_writer.hpp"
 
 #include <catch2/catch.hpp>
 #include <chrono>
@@ -54,21 +54,24 @@ class LogCapture {
 // to, and a way to start one on its own connection as the broker does.
 struct WriterSetup {
   TestDb db;
-  Metrics metrics;
+  MetricRegistry registry;
+  IngestMetrics metrics{registry};
   LogCapture log;
+  std::vector<std::unique_ptr<Database>> connections;  // outlive the writers
   std::int64_t dev_a = 0;
   std::int64_t dev_b = 0;
 
   WriterSetup() {
-    db.admin->add_device("dev-a", std::nullopt, "h", 1);
-    db.admin->add_device("dev-b", std::nullopt, "h", 1);
-    dev_a = db.admin->find_device("dev-a")->ref;
-    dev_b = db.admin->find_device("dev-b")->ref;
+    db.admin->devices().add_one("dev-a", std::nullopt, "h", 1);
+    db.admin->devices().add_one("dev-b", std::nullopt, "h", 1);
+    dev_a = db.admin->devices().find_credentials("dev-a")->ref;
+    dev_b = db.admin->devices().find_credentials("dev-b")->ref;
   }
 
   std::unique_ptr<IngestWriter> start(IngestWriter::Config config) {
-    return std::make_unique<IngestWriter>(open_sqlite_store(db.path, StoreRole::writer), config,
-                                          metrics, log.sink());
+    connections.push_back(open_sqlite(db.path, SqliteTuning::ingest));
+    return std::make_unique<IngestWriter>(connections.back()->ingest(), config, metrics,
+                                          log.sink());
   }
 
   std::int64_t rows_in_db() { return RawDb(db.path).scalar("SELECT count(*) FROM telemetry"); }
@@ -122,7 +125,7 @@ TEST_CASE("ingest: rows become visible within the flush interval", "[ingest]") {
   // writer did not wait for a full batch or for stop().
   REQUIRE(eventually([&] { return w.rows_in_db() == 3; }, 5s));
   CHECK(std::chrono::steady_clock::now() - t0 < 5s);
-  auto rows = w.db.admin->query_telemetry({});
+  auto rows = w.db.admin->telemetry().query({});
   REQUIRE(rows.size() == 3);
   for (int i = 0; i < 3; ++i) {
     CAPTURE(i);
@@ -132,16 +135,16 @@ TEST_CASE("ingest: rows become visible within the flush interval", "[ingest]") {
     CHECK(rows[i].payload == R"({"i":)" + std::to_string(1000 + i) + "}");
   }
   // The same transaction carried the state and the event.
-  auto dev = w.db.admin->get_device("dev-b");
+  auto dev = w.db.admin->devices().get("dev-b");
   CHECK(dev->state == std::optional<std::string>(R"({"version":"2.0.0"})"));
   CHECK(dev->firmware_version == std::optional<std::string>("2.0.0"));
   CHECK(dev->last_seen == std::optional<std::int64_t>(77));
-  CHECK(w.db.admin->query_security_log({}).size() == 1);
+  CHECK(w.db.admin->security_log().query({}).size() == 1);
 
   CHECK(eventually([&] { return writer->depth() == 0; }));
-  CHECK(w.metrics.telemetry_rows_written_total.load() == 3);
-  CHECK(w.metrics.ingest_queue_depth.load() == 0);
-  CHECK(w.metrics.write_failures_total.load() == 0);
+  CHECK(w.metrics.rows_written.load() == 3);
+  CHECK(w.metrics.queue_depth.load() == 0);
+  CHECK(w.metrics.write_failures.load() == 0);
   CHECK(writer->keeping_up());
 
   // And again after the queue ran dry: a later row is not stuck.
@@ -170,7 +173,7 @@ TEST_CASE("ingest: a full batch commits without waiting for the flush interval",
   CHECK(std::chrono::steady_clock::now() - t0 < 30s);
   CHECK(w.rows_in_db() == 105);
   CHECK(writer->depth() == 0);
-  CHECK(w.metrics.telemetry_rows_written_total.load() == 105);
+  CHECK(w.metrics.rows_written.load() == 105);
 }
 
 TEST_CASE("ingest: stop commits every queued row", "[ingest]") {
@@ -183,10 +186,10 @@ TEST_CASE("ingest: stop commits every queued row", "[ingest]") {
   writer->stop();
 
   CHECK(w.rows_in_db() == kRows);
-  CHECK(w.metrics.telemetry_rows_written_total.load() == static_cast<std::uint64_t>(kRows));
-  CHECK(w.metrics.rows_lost_total.load() == 0);
+  CHECK(w.metrics.rows_written.load() == static_cast<std::uint64_t>(kRows));
+  CHECK(w.metrics.rows_lost.load() == 0);
   CHECK(writer->depth() == 0);
-  CHECK(w.metrics.ingest_queue_depth.load() == 0);
+  CHECK(w.metrics.queue_depth.load() == 0);
   // Every row intact, in order.
   RawDb raw(w.db.path);
   CHECK(raw.scalar("SELECT count(DISTINCT received_at_ms) FROM telemetry") == kRows);
@@ -197,7 +200,7 @@ TEST_CASE("ingest: stop commits every queued row", "[ingest]") {
   TelemetryQuery last;
   last.device_id = "dev-b";
   last.since_ms = kRows - 1;
-  auto rows = w.db.admin->query_telemetry(last);
+  auto rows = w.db.admin->telemetry().query(last);
   REQUIRE(rows.size() == 1);
   CHECK(rows[0].payload == R"({"i":49999})");
 
@@ -216,7 +219,7 @@ TEST_CASE("ingest: the queue bound is what callers see", "[ingest]") {
     REQUIRE(writer->add(w.row(i)));
     CHECK(writer->depth() == static_cast<std::size_t>(i + 1));
   }
-  CHECK(w.metrics.ingest_queue_depth.load() == 10);
+  CHECK(w.metrics.queue_depth.load() == 10);
   CHECK_FALSE(writer->add(w.row(10)));
   CHECK_FALSE(writer->add(w.row(11)));
   CHECK(writer->depth() == 10);
@@ -244,15 +247,15 @@ TEST_CASE("ingest: the queue bound is what callers see", "[ingest]") {
 
   writer->stop();
   CHECK(w.rows_in_db() == 10);
-  CHECK(w.metrics.telemetry_rows_written_total.load() == 10);
-  auto a = w.db.admin->get_device("dev-a");
+  CHECK(w.metrics.rows_written.load() == 10);
+  auto a = w.db.admin->devices().get("dev-a");
   CHECK(a->online);
   CHECK_FALSE(a->state);  // the refused update never arrived
   CHECK(a->last_seen == std::optional<std::int64_t>(6));
-  CHECK_FALSE(w.db.admin->get_device("dev-b")->online);
-  CHECK(w.db.admin->query_security_log({}).size() == 1);
+  CHECK_FALSE(w.db.admin->devices().get("dev-b")->online);
+  CHECK(w.db.admin->security_log().query({}).size() == 1);
   CHECK(writer->depth() == 0);
-  CHECK(w.metrics.ingest_queue_depth.load() == 0);
+  CHECK(w.metrics.queue_depth.load() == 0);
 }
 
 TEST_CASE("ingest: the queue depth gauge follows the queue", "[ingest]") {
@@ -266,10 +269,10 @@ TEST_CASE("ingest: the queue depth gauge follows the queue", "[ingest]") {
   state.state = "{}";
   REQUIRE(writer->add(std::move(state)));
   CHECK(writer->depth() == 2);
-  CHECK(w.metrics.ingest_queue_depth.load() == 2);
+  CHECK(w.metrics.queue_depth.load() == 2);
   writer->stop();
   CHECK(writer->depth() == 0);
-  CHECK(w.metrics.ingest_queue_depth.load() == 0);
+  CHECK(w.metrics.queue_depth.load() == 0);
 }
 
 TEST_CASE("ingest: a refused write is retried until it succeeds, losing nothing", "[ingest]") {
@@ -280,7 +283,7 @@ TEST_CASE("ingest: a refused write is retried until it succeeds, losing nothing"
 
   // The writer's connection gives up waiting for the lock (its busy timeout)
   // and retries; health reports it.
-  REQUIRE(eventually([&] { return w.metrics.write_failures_total.load() > 0; }, 60s));
+  REQUIRE(eventually([&] { return w.metrics.write_failures.load() > 0; }, 60s));
   CHECK(eventually([&] { return !writer->keeping_up(); }));
   CHECK(w.log.contains("database write failed, will retry"));
   // Messages keep being accepted meanwhile.
@@ -292,9 +295,9 @@ TEST_CASE("ingest: a refused write is retried until it succeeds, losing nothing"
   REQUIRE(eventually([&] { return w.rows_in_db() == 40; }, 60s));
   CHECK(eventually([&] { return writer->depth() == 0; }));
   CHECK(eventually([&] { return writer->keeping_up(); }));
-  CHECK(w.metrics.write_failures_total.load() > 0);
-  CHECK(w.metrics.rows_lost_total.load() == 0);
-  CHECK(w.metrics.telemetry_rows_written_total.load() == 40);
+  CHECK(w.metrics.write_failures.load() > 0);
+  CHECK(w.metrics.rows_lost.load() == 0);
+  CHECK(w.metrics.rows_written.load() == 40);
   CHECK(w.log.contains("database writes recovered"));
   CAPTURE(w.log.all());
   RawDb raw(w.db.path);
@@ -310,12 +313,12 @@ TEST_CASE("ingest: at stop, rows a dead database refuses are counted as lost", "
   auto writer = w.start(c);
   WriteLock lock(w.db.path);
   for (int i = 0; i < 10; ++i) REQUIRE(writer->add(w.row(i)));
-  REQUIRE(eventually([&] { return w.metrics.write_failures_total.load() > 0; }, 60s));
+  REQUIRE(eventually([&] { return w.metrics.write_failures.load() > 0; }, 60s));
 
   // stop() returns once the grace period is over instead of hanging.
   writer->stop();
-  CHECK(w.metrics.rows_lost_total.load() == 10);
-  CHECK(w.metrics.telemetry_rows_written_total.load() == 0);
+  CHECK(w.metrics.rows_lost.load() == 10);
+  CHECK(w.metrics.rows_written.load() == 0);
   CHECK(writer->depth() == 0);
   CHECK(w.log.contains("gave up on 10 queued item(s)"));
   lock.release();

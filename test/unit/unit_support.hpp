@@ -17,7 +17,7 @@
 #include <string>
 #include <thread>
 
-#include "core/store.hpp"
+#include "store/sqlite.hpp"
 #include "core/topic_rules.hpp"
 
 namespace rs1 {
@@ -82,10 +82,10 @@ class TempDir {
 struct TestDb {
   TempDir dir;
   std::string path = dir.file("rs1.db");
-  std::unique_ptr<rs1::Store> admin = open_migrated(path);
+  std::unique_ptr<rs1::Database> admin = open_migrated(path);
 
-  static std::unique_ptr<rs1::Store> open_migrated(const std::string& path) {
-    auto store = rs1::open_sqlite_store(path, rs1::StoreRole::admin);
+  static std::unique_ptr<rs1::Database> open_migrated(const std::string& path) {
+    auto store = rs1::open_sqlite(path, rs1::SqliteTuning::interactive);
     store->migrate();
     return store;
   }

@@ -24,7 +24,7 @@
 #include <thread>
 
 #include "core/identity.hpp"
-#include "core/store.hpp"
+#include "store/sqlite.hpp"
 #include "rs1-sim/broker_process.hpp"
 #include "rs1-sim/client_loop.hpp"
 #include "rs1-sim/command.hpp"
@@ -97,12 +97,12 @@ class DeviceSet {
             with_plugin ? devices_[static_cast<std::size_t>(i)].second : std::string()};
   }
   void provision(const std::string& db_path) const {
-    auto store = open_sqlite_store(db_path, StoreRole::admin);
+    auto store = open_sqlite(db_path, SqliteTuning::interactive);
     store->migrate();
     std::vector<NewDevice> batch;
     for (const auto& [id, hash] : devices_)
       batch.push_back(NewDevice{id, std::string("bench"), hash});
-    store->add_devices(batch, unix_now());
+    store->devices().add(batch, unix_now());
   }
   int size() const { return static_cast<int>(devices_.size()); }
 
@@ -625,13 +625,13 @@ Latency run_latency(BrokerProcess& broker, const Identity& id, int messages, int
 
   std::thread poller([&] {
     try {
-      auto store = open_sqlite_store(broker.db_path(), StoreRole::reader);
-      std::int64_t seen = store->count_telemetry();
+      auto store = open_sqlite(broker.db_path(), SqliteTuning::background);
+      std::int64_t seen = store->telemetry().count();
       auto deadline = Clock::now() + std::chrono::seconds(30 + messages / std::max(rate, 1));
       while (seen < messages && Clock::now() < deadline) {
         std::this_thread::sleep_for(1ms);
-        if (!store->changed_elsewhere()) continue;
-        std::int64_t n = std::min<std::int64_t>(store->count_telemetry(), messages);
+        if (!store->change_feed().may_have_changed()) continue;
+        std::int64_t n = std::min<std::int64_t>(store->telemetry().count(), messages);
         auto now = ns_now();
         for (; seen < n; ++seen) {
           auto t = sent_ns[static_cast<std::size_t>(seen)].load(std::memory_order_acquire);
@@ -781,9 +781,9 @@ class Bench {
 
   // Waits (60 s at most) until the plugin broker has committed `rows`.
   static void wait_for_rows(BrokerProcess& broker, std::int64_t rows) {
-    auto store = open_sqlite_store(broker.db_path(), StoreRole::reader);
+    auto store = open_sqlite(broker.db_path(), SqliteTuning::background);
     auto deadline = Clock::now() + 60s;
-    while (store->count_telemetry() < rows && Clock::now() < deadline) {
+    while (store->telemetry().count() < rows && Clock::now() < deadline) {
       std::this_thread::sleep_for(20ms);
     }
   }
@@ -792,8 +792,8 @@ class Bench {
   // its rows to the check.
   void settle_rows(BrokerProcess& broker, std::int64_t acknowledged, const std::string& what) {
     broker.stop();
-    auto store = open_sqlite_store(broker.db_path(), StoreRole::admin);
-    std::int64_t rows = store->count_telemetry();
+    auto store = open_sqlite(broker.db_path(), SqliteTuning::interactive);
+    std::int64_t rows = store->telemetry().count();
     report_.rows_acknowledged += acknowledged;
     report_.rows_committed += rows;
     progress_ << "    rows: " << acknowledged << " acknowledged, " << rows << " committed (" << what

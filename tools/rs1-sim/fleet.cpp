@@ -45,6 +45,10 @@ constexpr auto kConnackTimeout = 10s;
 // A refused login is retried this rarely: a revoked device must not hammer
 // the broker, nor raise auth_failure_repeated for its whole address.
 constexpr auto kRefusedRetry = 60s;
+// ...except the first refusal of a device that has never logged in: the
+// broker learns of a device provisioned a moment ago within 2 s (SPEC §8),
+// so that one is tried again soon.
+constexpr auto kFirstRefusedRetry = 2s;
 // A lost connection is retried after 1 s doubling to 30 s, jittered...
 constexpr auto kBackoffFirst = 1s;
 constexpr auto kBackoffMax = 30s;
@@ -203,7 +207,9 @@ class Fleet : public ClientHandler {
       return;
     }
     if (was == Phase::closing && d.retry_slowly) {
-      schedule_connect(d, jittered(kRefusedRetry));
+      const bool first = !d.refused_before && d.online_since == Clock::time_point{};
+      d.refused_before = true;
+      schedule_connect(d, jittered(first ? kFirstRefusedRetry : kRefusedRetry));
       return;
     }
     if (was == Phase::online && now - d.online_since >= kStableSession) d.backoff = kBackoffFirst;
@@ -264,6 +270,7 @@ class Fleet : public ClientHandler {
     // belongs to a connection that is gone.
     std::uint64_t epoch = 0;
     bool retry_slowly = false;  // the last CONNACK refused the login
+    bool refused_before = false;
     std::string abort_reason;   // why the fleet itself ended the connect
     Clock::time_point online_since{};
     Clock::duration backoff = kBackoffFirst;

@@ -26,16 +26,16 @@ CLI::App* add_name_command(Cli& cli, CLI::App& group, AccountArgs& args, const s
 }
 
 Outcome add_account(Session& session, const AccountArgs& args) {
-  rs1::Store& store = session.store();
+  rs1::Database& store = session.store();
   rs1::Role role = args.role == "admin" ? rs1::Role::admin : rs1::Role::service;
   std::string password = rs1::new_account_password();
   rs1::AccountPassword hashed = rs1::hash_account_password(password);
   try {
-    store.add_account(args.username, role, hashed.salt_hex, hashed.hash_hex, session.now());
+    store.accounts().add(args.username, role, hashed.salt_hex, hashed.hash_hex, session.now());
   } catch (const rs1::StoreError& e) {
     if (e.kind() != rs1::StoreError::Kind::conflict) throw;
     // The same insert fails for a taken account name and for a device id.
-    throw CommandError(store.find_account(args.username)
+    throw CommandError(store.accounts().find_credentials(args.username)
                            ? "account " + args.username + " already exists"
                            : args.username + " is already a device id");
   }
@@ -47,7 +47,7 @@ Outcome add_account(Session& session, const AccountArgs& args) {
 Outcome list_accounts(Session& session) {
   Json document = Json::array();
   Table table({"USERNAME", "ROLE", "CREATED"});
-  for (const rs1::AccountRecord& a : session.store().list_accounts()) {
+  for (const rs1::AccountRecord& a : session.store().accounts().list()) {
     document.push_back(
         {{"username", a.username}, {"role", rs1::role_name(a.role)}, {"created_at", a.created_at}});
     table.add_row({a.username, rs1::role_name(a.role), format_time(a.created_at)});
@@ -56,7 +56,7 @@ Outcome list_accounts(Session& session) {
 }
 
 Outcome delete_account(Session& session, const AccountArgs& args) {
-  if (!session.store().delete_account(args.username)) {
+  if (!session.store().accounts().remove(args.username)) {
     throw CommandError("account " + args.username + " not found");
   }
   return Outcome{{{"username", args.username}, {"deleted", true}},

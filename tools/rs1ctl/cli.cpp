@@ -46,7 +46,7 @@ std::string audit_key(const CLI::Option& option) {
 
 }  // namespace
 
-rs1::Store& Session::store() {
+rs1::Database& Session::store() {
   if (store_) return *store_;
   std::error_code ec;
   if (std::filesystem::status(db_path_, ec).type() == std::filesystem::file_type::not_found) {
@@ -55,15 +55,15 @@ rs1::Store& Session::store() {
   return open();
 }
 
-rs1::Store& Session::create_store() {
+rs1::Database& Session::create_store() {
   if (store_) return *store_;
   std::filesystem::path parent = std::filesystem::path(db_path_).parent_path();
   if (!parent.empty()) std::filesystem::create_directories(parent);
   return open();
 }
 
-rs1::Store& Session::open() {
-  std::unique_ptr<rs1::Store> store = rs1::open_sqlite_store(db_path_, rs1::StoreRole::admin);
+rs1::Database& Session::open() {
+  std::unique_ptr<rs1::Database> store = rs1::open_sqlite(db_path_, rs1::SqliteTuning::interactive);
   store->migrate();
   store_ = std::move(store);
   return *store_;
@@ -157,7 +157,7 @@ void Cli::record_admin_access(Session& session, const CLI::App& command) const {
       dump_json({{"command", command_name(command)}, {"args", audit_args(command)}}, -1);
   event.time = now_s_;
   try {
-    session.store().log_event(event);
+    session.store().security_log().append(event);
   } catch (const std::exception& e) {
     std::cerr << "rs1ctl: warning: done, but not recorded in the security log: " << e.what()
               << '\n';

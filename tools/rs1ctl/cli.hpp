@@ -12,7 +12,7 @@
 #include <stdexcept>
 #include <string>
 
-#include "core/store.hpp"
+#include "store/sqlite.hpp"
 #include "output.hpp"
 
 namespace rs1ctl {
@@ -41,17 +41,17 @@ class Session {
 
   // An existing database, migrated. Throws CommandError when there is none,
   // so a mistyped --db never leaves an empty database behind.
-  rs1::Store& store();
+  rs1::Database& store();
   // For `init`: creates the directory and the database when missing.
-  rs1::Store& create_store();
+  rs1::Database& create_store();
   bool opened() const { return store_ != nullptr; }
 
  private:
-  rs1::Store& open();
+  rs1::Database& open();
 
   std::string db_path_;
   std::int64_t now_s_;
-  std::unique_ptr<rs1::Store> store_;
+  std::unique_ptr<rs1::Database> store_;
 };
 
 using Handler = std::function<Outcome(Session&)>;

@@ -44,14 +44,14 @@ CLI::App* add_id_command(Cli& cli, CLI::App& group, DeviceArgs& args, const std:
 }
 
 Outcome add_device(Session& session, const DeviceArgs& args) {
-  rs1::Store& store = session.store();
+  rs1::Database& store = session.store();
   rs1::DeviceSecret secret = rs1::new_device_secret();
   try {
-    store.add_device(args.device_id, args.model, secret.secret_hash, session.now());
+    store.devices().add_one(args.device_id, args.model, secret.secret_hash, session.now());
   } catch (const rs1::StoreError& e) {
     if (e.kind() != rs1::StoreError::Kind::conflict) throw;
     // The same insert fails for a taken device id and for an account name.
-    throw CommandError(store.get_device(args.device_id)
+    throw CommandError(store.devices().get(args.device_id)
                            ? "device " + args.device_id + " already exists"
                            : args.device_id + " is already an account name");
   }
@@ -63,7 +63,7 @@ Outcome add_device(Session& session, const DeviceArgs& args) {
 Outcome list_devices(Session& session) {
   Json document = Json::array();
   Table table({"DEVICE", "MODEL", "STATUS", "ONLINE", "LAST SEEN", "FIRMWARE", "CREATED"});
-  for (const rs1::DeviceRecord& d : session.store().list_devices()) {
+  for (const rs1::DeviceRecord& d : session.store().devices().list()) {
     document.push_back(device_json(d));
     table.add_row({d.device_id, text_or_dash(d.model), d.status, d.online ? "yes" : "no",
                    time_or_dash(d.last_seen), text_or_dash(d.firmware_version),
@@ -73,7 +73,7 @@ Outcome list_devices(Session& session) {
 }
 
 Outcome show_device(Session& session, const DeviceArgs& args) {
-  std::optional<rs1::DeviceRecord> d = session.store().get_device(args.device_id);
+  std::optional<rs1::DeviceRecord> d = session.store().devices().get(args.device_id);
   if (!d) throw CommandError(not_found(args.device_id));
   Json document = device_json(*d);
   Table table;
@@ -90,7 +90,7 @@ Outcome show_device(Session& session, const DeviceArgs& args) {
 
 Outcome set_status(Session& session, const DeviceArgs& args, const std::string& status,
                    const std::string& done) {
-  if (!session.store().set_device_status(args.device_id, status)) {
+  if (!session.store().devices().set_status(args.device_id, status)) {
     throw CommandError(not_found(args.device_id));
   }
   return Outcome{{{"device_id", args.device_id}, {"status", status}},
@@ -98,7 +98,7 @@ Outcome set_status(Session& session, const DeviceArgs& args, const std::string& 
 }
 
 Outcome delete_device(Session& session, const DeviceArgs& args) {
-  if (!session.store().delete_device(args.device_id)) throw CommandError(not_found(args.device_id));
+  if (!session.store().devices().remove(args.device_id)) throw CommandError(not_found(args.device_id));
   return Outcome{{{"device_id", args.device_id}, {"deleted", true}},
                  "device " + args.device_id + " deleted with its telemetry\n"};
 }

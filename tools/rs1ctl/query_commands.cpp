@@ -47,7 +47,7 @@ Outcome query_telemetry(Session& session, const TelemetryArgs& args) {
 
   Json document = Json::array();
   Table table({"TIME", "DEVICE", "METRIC", "PAYLOAD"});
-  for (const rs1::TelemetryRecord& r : session.store().query_telemetry(query)) {
+  for (const rs1::TelemetryRecord& r : session.store().telemetry().query(query)) {
     Json payload = object_or_null(r.payload);
     table.add_row(
         {format_time_ms(r.received_at_ms), r.device_id, r.metric, dump_json(payload, -1)});
@@ -66,7 +66,7 @@ Outcome security_log(Session& session, const SecurityLogArgs& args) {
 
   Json document = Json::array();
   Table table({"TIME", "TYPE", "SEVERITY", "IP", "DETAILS"});
-  for (const rs1::SecurityEvent& e : session.store().query_security_log(query)) {
+  for (const rs1::SecurityEvent& e : session.store().security_log().query(query)) {
     Json details = object_or_null(e.details);
     table.add_row({format_time(e.time), e.event_type, e.severity, e.ip.empty() ? "-" : e.ip,
                    dump_json(details, -1)});

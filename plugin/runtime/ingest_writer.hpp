@@ -13,10 +13,19 @@
 #include <thread>
 
 #include "core/log.hpp"
-#include "core/metrics.hpp"
-#include "core/store.hpp"
+#include "runtime/ingest_store.hpp"
+#include "runtime/metrics.hpp"
 
 namespace rs1 {
+
+// The writer's metrics, declared once here.
+struct IngestMetrics {
+  explicit IngestMetrics(MetricRegistry& r);
+  Counter& rows_written;  // rs1_telemetry_rows_written_total
+  Counter& queue_depth;   // rs1_ingest_queue_depth
+  Counter& write_failures;
+  Counter& rows_lost;
+};
 
 class IngestWriter {
  public:
@@ -28,7 +37,7 @@ class IngestWriter {
     std::chrono::milliseconds shutdown_grace{10000};  // retrying a failing disk at stop
   };
 
-  IngestWriter(std::unique_ptr<Store> store, Config config, Metrics& metrics, LogSink log);
+  IngestWriter(IngestStore& store, Config config, IngestMetrics& metrics, LogSink log);
   ~IngestWriter();
   IngestWriter(const IngestWriter&) = delete;
   IngestWriter& operator=(const IngestWriter&) = delete;
@@ -39,6 +48,7 @@ class IngestWriter {
   // device's online flag wrong. Other updates count against queue_max.
   bool add(DeviceUpdate&& update);
   void add(SecurityEvent&& event);
+  void add(DiagSent&& sent);
 
   // Commits everything queued, then joins the thread. Idempotent.
   void stop();
@@ -54,9 +64,9 @@ class IngestWriter {
   WriteBatch& back_chunk();  // with mu_ held
   void wake_if_needed();     // with mu_ held
 
-  std::unique_ptr<Store> store_;
+  IngestStore& store_;
   Config config_;
-  Metrics& metrics_;
+  IngestMetrics& metrics_;
   LogSink log_;
 
   mutable std::mutex mu_;

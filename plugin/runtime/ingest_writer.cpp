@@ -1,4 +1,4 @@
-#include "core/ingest_writer.hpp"
+#include "runtime/ingest_writer.hpp"
 
 #include <algorithm>
 
@@ -19,9 +19,14 @@ std::size_t bounded_items(const WriteBatch& b) {
 
 }  // namespace
 
-IngestWriter::IngestWriter(std::unique_ptr<Store> store, Config config, Metrics& metrics,
-                           LogSink log)
-    : store_(std::move(store)), config_(config), metrics_(metrics), log_(std::move(log)) {
+IngestMetrics::IngestMetrics(MetricRegistry& r)
+    : rows_written(r.counter("rs1_telemetry_rows_written_total", "Telemetry rows committed.")),
+      queue_depth(r.gauge("rs1_ingest_queue_depth", "Rows and updates waiting for the writer.")),
+      write_failures(r.counter("rs1_write_failures_total", "Failed database commits (each retried).")),
+      rows_lost(r.counter("rs1_rows_lost_total", "Accepted telemetry rows that could not be kept.")) {}
+
+IngestWriter::IngestWriter(IngestStore& store, Config config, IngestMetrics& metrics, LogSink log)
+    : store_(store), config_(config), metrics_(metrics), log_(std::move(log)) {
   thread_ = std::thread([this] { run(); });
 }
 
@@ -49,7 +54,7 @@ bool IngestWriter::add(TelemetryRow&& row) {
   std::lock_guard<std::mutex> lock(mu_);
   if (stopping_ || bounded_.load(std::memory_order_relaxed) >= config_.queue_max) return false;
   back_chunk().telemetry.push_back(std::move(row));
-  metrics_.ingest_queue_depth.store(bounded_.fetch_add(1, std::memory_order_relaxed) + 1,
+  metrics_.queue_depth.store(bounded_.fetch_add(1, std::memory_order_relaxed) + 1,
                                     std::memory_order_relaxed);
   wake_if_needed();
   return true;
@@ -60,7 +65,7 @@ bool IngestWriter::add(DeviceUpdate&& update) {
   if (stopping_) return false;
   if (!update.online) {
     if (bounded_.load(std::memory_order_relaxed) >= config_.queue_max) return false;
-    metrics_.ingest_queue_depth.store(bounded_.fetch_add(1, std::memory_order_relaxed) + 1,
+    metrics_.queue_depth.store(bounded_.fetch_add(1, std::memory_order_relaxed) + 1,
                                       std::memory_order_relaxed);
   }
   back_chunk().devices.push_back(std::move(update));
@@ -72,6 +77,13 @@ void IngestWriter::add(SecurityEvent&& event) {
   std::lock_guard<std::mutex> lock(mu_);
   if (stopping_) return;
   back_chunk().events.push_back(std::move(event));
+  wake_if_needed();
+}
+
+void IngestWriter::add(DiagSent&& sent) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (stopping_) return;
+  back_chunk().diag_sent.push_back(std::move(sent));
   wake_if_needed();
 }
 
@@ -116,8 +128,8 @@ void IngestWriter::commit(WriteBatch& batch) {
   int failures = 0;
   for (;;) {
     try {
-      store_->write_batch(batch);
-      metrics_.telemetry_rows_written_total.fetch_add(batch.telemetry.size(),
+      store_.write_batch(batch);
+      metrics_.rows_written.fetch_add(batch.telemetry.size(),
                                                       std::memory_order_relaxed);
       if (failures > 0) {
         log_(LogLevel::info, "rs1: database writes recovered after " + std::to_string(failures) +
@@ -128,7 +140,7 @@ void IngestWriter::commit(WriteBatch& batch) {
       break;
     } catch (const std::exception& e) {
       ++failures;
-      metrics_.write_failures_total.fetch_add(1, std::memory_order_relaxed);
+      metrics_.write_failures.fetch_add(1, std::memory_order_relaxed);
       failing_.store(true, std::memory_order_relaxed);
       auto* se = dynamic_cast<const StoreError*>(&e);
       bool transient = se && se->kind() == StoreError::Kind::transient;
@@ -149,7 +161,7 @@ void IngestWriter::commit(WriteBatch& batch) {
       // as the broker runs; anything else three times.
       bool out_of_time = stopping && now >= give_up_;
       if (out_of_time || (!transient && failures >= 3)) {
-        metrics_.rows_lost_total.fetch_add(batch.telemetry.size(), std::memory_order_relaxed);
+        metrics_.rows_lost.fetch_add(batch.telemetry.size(), std::memory_order_relaxed);
         log_(LogLevel::error, "rs1: gave up on " + std::to_string(batch.size()) +
                                   " queued item(s) after " + std::to_string(failures) +
                                   " failed attempt(s): " + e.what());
@@ -164,7 +176,7 @@ void IngestWriter::commit(WriteBatch& batch) {
   // overwrite the gauge with its older, larger value.
   std::lock_guard<std::mutex> lock(mu_);
   std::size_t left = bounded_.fetch_sub(bounded, std::memory_order_relaxed) - bounded;
-  metrics_.ingest_queue_depth.store(left, std::memory_order_relaxed);
+  metrics_.queue_depth.store(left, std::memory_order_relaxed);
 }
 
 }  // namespace rs1

@@ -1,4 +1,4 @@
-#include "core/directory.hpp"
+#include "features/devices/directory.hpp"
 
 #include <algorithm>
 
@@ -52,7 +52,10 @@ bool Sessions::login(const void* client, Session session) {
     disconnect(client);
   }
   std::vector<const void*>& clients = live_[session.identity];
-  for (const void* other : clients) by_client_[other].replaced = true;
+  for (const void* other : clients) {
+    Session& earlier = by_client_[other];
+    if (earlier.client_id == session.client_id) earlier.replaced = true;
+  }
   bool came_online = clients.empty();
   clients.push_back(client);
   if (came_online && session.role == Role::device) ++online_devices_;

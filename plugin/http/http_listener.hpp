@@ -9,7 +9,7 @@
 #include <thread>
 
 #include "core/log.hpp"
-#include "core/metrics.hpp"
+#include "runtime/metrics.hpp"
 #include "core/options.hpp"
 
 namespace httplib {
@@ -17,8 +17,6 @@ class Server;
 }
 
 namespace rs1 {
-
-std::string render_metrics(const Metrics& metrics);
 
 class HttpListener {
  public:
@@ -28,7 +26,7 @@ class HttpListener {
 
   // Binds now (throws std::runtime_error naming the address on failure) and
   // serves on a background thread.
-  HttpListener(const HostPort& where, const Metrics& metrics, HealthCheck health);
+  HttpListener(const HostPort& where, const MetricRegistry& metrics, HealthCheck health);
   ~HttpListener();
   HttpListener(const HttpListener&) = delete;
   HttpListener& operator=(const HttpListener&) = delete;

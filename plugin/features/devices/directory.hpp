@@ -9,9 +9,22 @@
 #include <unordered_map>
 #include <vector>
 
-#include "core/store.hpp"
+#include "features/accounts/account.hpp"
+#include "features/devices/device.hpp"
 
 namespace rs1 {
+
+// What changed in the directory, as the change feed's handlers read it.
+struct DirectoryUpdate {
+  // A complete update lists every device (or account): whatever it does not
+  // list is gone. Sent when the feed was trimmed past the last change seen.
+  bool complete_devices = false;
+  bool complete_accounts = false;
+  std::vector<DeviceCredentials> devices;  // added or changed
+  std::vector<std::string> removed_devices;
+  std::vector<AccountCredentials> accounts;
+  std::vector<std::string> removed_accounts;
+};
 
 class Directory {
  public:
@@ -33,9 +46,12 @@ class Directory {
 
 // One authenticated connection. Keyed by the broker's client handle, not by
 // name: on a client-id takeover the new connection logs in before the old one
-// disconnects, and both carry the same name.
+// disconnects, and both carry the same client id. An account may hold many
+// connections at once (workers sharing a service account), each with its own
+// client id: none of them replaces another.
 struct Session {
   std::string identity;  // device id or account name
+  std::string client_id;
   Role role = Role::device;
   std::int64_t device_ref = 0;
   bool replaced = false;  // a newer connection took over this client id
@@ -45,7 +61,7 @@ struct Session {
 class Sessions {
  public:
   // True when this login brings the identity online (no other live session).
-  // Older sessions of the same identity are marked replaced.
+  // An older session with the same client id is marked replaced.
   bool login(const void* client, Session session);
   // The session that ended, and whether its identity went offline with it.
   struct Ended {

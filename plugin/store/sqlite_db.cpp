@@ -1,0 +1,68 @@
+#include "store/sqlite_db.hpp"
+
+namespace rs1::sqlite {
+
+StoreError::Kind kind_of(int rc) {
+  switch (rc & 0xff) {
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED:
+    case SQLITE_FULL:
+    case SQLITE_IOERR:
+    case SQLITE_NOMEM:
+    case SQLITE_CANTOPEN:
+    case SQLITE_READONLY:
+    case SQLITE_PROTOCOL:
+      return StoreError::Kind::transient;
+    case SQLITE_CONSTRAINT:
+      return StoreError::Kind::conflict;
+    default:
+      return StoreError::Kind::fatal;
+  }
+}
+
+void throw_error(sqlite3* db, int rc, const std::string& context) {
+  std::string msg = context + ": " + (db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
+  throw StoreError(kind_of(db ? sqlite3_extended_errcode(db) : rc), msg);
+}
+
+Connection::Connection(const std::string& path, int busy_timeout_ms) {
+  sqlite3* raw = nullptr;
+  int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
+  int rc = sqlite3_open_v2(path.c_str(), &raw, flags, nullptr);
+  db_.reset(raw);
+  if (rc != SQLITE_OK) throw_error(raw, rc, "cannot open database " + path);
+  sqlite3_extended_result_codes(db_.get(), 1);
+  sqlite3_busy_timeout(db_.get(), busy_timeout_ms);
+}
+
+void Connection::exec(const std::string& sql, const std::string& context) {
+  char* err = nullptr;
+  int rc = sqlite3_exec(db_.get(), sql.c_str(), nullptr, nullptr, &err);
+  if (rc != SQLITE_OK) {
+    std::string msg = context + ": " + (err ? err : sqlite3_errstr(rc));
+    sqlite3_free(err);
+    throw StoreError(kind_of(sqlite3_extended_errcode(db_.get())), msg);
+  }
+}
+
+Query Connection::query(const std::string& sql) {
+  auto it = statements_.find(sql);
+  if (it == statements_.end()) {
+    sqlite3_stmt* raw = nullptr;
+    int rc = sqlite3_prepare_v3(db_.get(), sql.c_str(), static_cast<int>(sql.size()),
+                                SQLITE_PREPARE_PERSISTENT, &raw, nullptr);
+    if (rc != SQLITE_OK) throw_error(db_.get(), rc, "cannot prepare statement");
+    it = statements_.emplace(sql, StmtHandle(raw)).first;
+  }
+  return Query(db_.get(), it->second.get());
+}
+
+Connection::OneShot::OneShot(Connection& c, const std::string& sql) {
+  sqlite3_stmt* raw = nullptr;
+  int rc = sqlite3_prepare_v2(c.handle(), sql.c_str(), static_cast<int>(sql.size()), &raw, nullptr);
+  if (rc != SQLITE_OK) throw_error(c.handle(), rc, "cannot prepare statement");
+  stmt_.reset(raw);
+  query_ = std::make_unique<Query>(c.handle(), raw);
+}
+
+}  // namespace rs1::sqlite

@@ -1,0 +1,101 @@
+// The SQLite implementation of each domain's store interface, all on one
+// Connection. One file per domain holds its SQL (sqlite_<domain>.cpp).
+#pragma once
+
+#include "store/database.hpp"
+#include "store/sqlite_db.hpp"
+
+namespace rs1::sqlite {
+
+class Devices final : public DeviceStore {
+ public:
+  explicit Devices(Connection& c) : c_(c) {}
+  void add(const std::vector<NewDevice>& devices, std::int64_t now_s) override;
+  std::vector<DeviceRecord> list() override;
+  std::optional<DeviceRecord> get(const std::string& device_id) override;
+  bool set_status(const std::string& device_id, const std::string& status) override;
+  bool remove(const std::string& device_id) override;
+  std::vector<DeviceCredentials> load_credentials() override;
+  std::optional<DeviceCredentials> find_credentials(const std::string& device_id) override;
+
+ private:
+  Connection& c_;
+};
+
+class Accounts final : public AccountStore {
+ public:
+  explicit Accounts(Connection& c) : c_(c) {}
+  void add(const std::string& username, Role role, const std::string& salt,
+           const std::string& hash, std::int64_t now_s) override;
+  std::vector<AccountRecord> list() override;
+  bool remove(const std::string& username) override;
+  std::vector<AccountCredentials> load_credentials() override;
+  std::optional<AccountCredentials> find_credentials(const std::string& username) override;
+
+ private:
+  Connection& c_;
+};
+
+class Telemetry final : public TelemetryStore {
+ public:
+  explicit Telemetry(Connection& c) : c_(c) {}
+  std::vector<TelemetryRecord> query(const TelemetryQuery& q) override;
+  std::int64_t count() override;
+  // The statement a query runs (tests check its plan).
+  static std::string sql_for(const TelemetryQuery& q);
+
+ private:
+  Connection& c_;
+};
+
+class SecurityLog final : public SecurityLogStore {
+ public:
+  explicit SecurityLog(Connection& c) : c_(c) {}
+  std::vector<SecurityEvent> query(const SecurityLogQuery& q) override;
+  void append(const SecurityEvent& event) override;
+  // Inside the caller's transaction.
+  static void insert(Connection& c, const SecurityEvent& event);
+
+ private:
+  Connection& c_;
+};
+
+class Diag final : public DiagStore {
+ public:
+  explicit Diag(Connection& c) : c_(c) {}
+  void add(const DiagRequest& request) override;
+  std::optional<DiagRequest> get(const std::string& request_id) override;
+  std::vector<DiagRequest> pending(std::int64_t now_s) override;
+  // Inside the caller's transaction.
+  static void mark_sent(Connection& c, const DiagSent& sent);
+
+ private:
+  Connection& c_;
+};
+
+class ChangeFeed final : public ChangeFeedStore {
+ public:
+  explicit ChangeFeed(Connection& c) : c_(c) {}
+  bool may_have_changed() override;
+  std::int64_t latest_seq() override;
+  std::vector<Change> since(std::int64_t seq) override;
+
+ private:
+  Connection& c_;
+  std::int64_t data_version_ = -1;
+};
+
+class Ingest final : public IngestStore {
+ public:
+  explicit Ingest(Connection& c) : c_(c) {}
+  void begin_serving(std::int64_t now_s) override;
+  void write_batch(const WriteBatch& batch) override;
+
+ private:
+  Connection& c_;
+};
+
+// Role names as stored; an unknown one is an error, never a privilege.
+Role role_from_name(const std::string& name);
+
+}  // namespace rs1::sqlite
