@@ -1,5 +1,7 @@
-// ACL_CHECK: SPEC §5's topic rules (core/topic_rules) applied to the session
-// that asks, last wills included, and the throttled acl_violation log.
+// ACL_CHECK: carries out features/devices/access's decision (SPEC §5's topic
+// rules, last wills, offline persistent sessions), records downlink
+// subscriptions for the downlink gate, and writes the throttled
+// acl_violation log.
 #include <nlohmann/json.hpp>
 
 #include <ctime>
@@ -30,28 +32,32 @@ const char* access_name(int access) {
 
 int Broker::on_acl_check(mosquitto_evt_acl_check& ev) {
   if (!ev.topic) return MOSQ_ERR_ACL_DENIED;
-  const Session* session = sessions_.find(ev.client);
-  bool allowed = false;
-  if (session && !session->replaced) {
-    allowed = acl_allows(session->role, session->identity, static_cast<Access>(ev.access), ev.topic);
-  } else if (ev.access == MOSQ_ACL_WRITE) {
-    // A WRITE from a connection that has gone (DISCONNECT fires before the
-    // will is checked) or been taken over is its last will.
-    const char* username = mosquitto_client_username(ev.client);
-    const char* client_id = mosquitto_client_id(ev.client);
-    if (username) {
-      const std::string name(username);
-      if (const auto* d = directory_.device(name)) {
-        allowed = d->active && client_id && name == client_id &&
-                  will_allowed(Role::device, name, ev.topic);
-      } else if (const auto* a = directory_.account(name)) {
-        allowed = will_allowed(a->role, name, ev.topic);
-      }
+  const auto access = static_cast<Access>(ev.access);
+  std::string_view payload(static_cast<const char*>(ev.payload),
+                           ev.payload ? static_cast<std::size_t>(ev.payloadlen) : 0);
+  const bool allowed =
+      decide_access(sessions_, directory_, client_view(ev.client), access, ev.topic, payload,
+                    ev.retain, PayloadLimits{options_.max_payload_bytes});
+  if (allowed) {
+    if (access == Access::subscribe) {
+      if (const Session* session = sessions_.find(ev.client)) note_subscription(*session, ev.topic);
     }
+    return MOSQ_ERR_SUCCESS;
   }
-  if (allowed) return MOSQ_ERR_SUCCESS;
-  record_denial(ev.client, session, ev.access, ev.topic, std::time(nullptr));
+  record_denial(ev.client, sessions_.find(ev.client), ev.access, ev.topic, std::time(nullptr));
   return MOSQ_ERR_ACL_DENIED;
+}
+
+// The downlink gate (SPEC §5): a device's waiting downlinks of a kind go out
+// only once its current session has subscribed to that topic. Mosquitto adds
+// the subscription right after this check, before any TICK can publish.
+void Broker::note_subscription(const Session& session, const char* filter) {
+  if (session.role != Role::device) return;
+  auto inner = strip_shared_prefix(filter);
+  if (!inner) return;
+  auto parsed = parse_device_topic(*inner);
+  if (!parsed || parsed->device_id != session.identity || is_uplink(parsed->kind)) return;
+  downlinks_.subscribed(session.identity, parsed->kind);
 }
 
 void Broker::record_denial(mosquitto* client, const Session* session, int access,

@@ -45,6 +45,14 @@ std::string parent_of(const std::string& path) {
 
 }  // namespace
 
+ClientView client_view(const mosquitto* client) {
+  ClientView view;
+  view.handle = client;
+  if (const char* u = mosquitto_client_username(client)) view.username = u;
+  if (const char* id = mosquitto_client_id(client)) view.client_id = id;
+  return view;
+}
+
 void broker_log(LogLevel level, const std::string& line) {
   mosquitto_log_printf(mosquitto_level(level), "%s", line.c_str());
 }
@@ -59,7 +67,11 @@ BrokerMetrics::BrokerMetrics(MetricRegistry& r)
       messages_dropped_total(r.counter_family("rs1_messages_dropped_total",
                                               "Device messages dropped, by reason.", "reason",
                                               drop_reason_names())),
-      ota_triggers_total(r.counter("rs1_ota_triggers_total", "OTA triggers sent.")) {}
+      ota_triggers_total(r.counter("rs1_ota_triggers_total", "OTA triggers sent.")),
+      downlinks_sent_total(r.counter("rs1_downlinks_sent_total",
+                                     "Downlinks (diagnostics, triggers, configs) published to devices.")),
+      downlinks_expired_total(r.counter("rs1_downlinks_expired_total",
+                                        "Downlinks dropped because they expired before the device subscribed.")) {}
 
 Broker::Broker(Options options)
     : options_(std::move(options)),
@@ -98,9 +110,13 @@ Broker::Broker(Options options)
   const std::int64_t seq = feed_db_->change_feed().latest_seq();
   directory_.replace(feed_db_->devices().load_credentials(), feed_db_->accounts().load_credentials());
 
+  // Diagnostics requests stored while the broker was down still go out.
+  for (auto& r : feed_db_->diag().pending(started_s_)) queue_diag(std::move(r));
+
   IngestWriter::Config wc;
   wc.flush_interval = std::chrono::milliseconds(options_.ingest_flush_ms);
   wc.queue_max = options_.ingest_queue_max;
+  wc.queue_max_bytes = options_.ingest_queue_max_bytes;
   writer_ = std::make_unique<IngestWriter>(writer_db_->ingest(), wc, ingest_metrics_, log_);
 
   feed_ = std::make_unique<ChangeFeed>(feed_db_->change_feed(), seq, log_);
@@ -112,14 +128,24 @@ Broker::Broker(Options options)
                           post_directory_changes({}, names, false, false);
                         },
                         [this] { post_directory_changes({}, {}, false, true); }});
+  feed_->on("diag", {[this](const std::vector<std::string>& ids) { post_diag_requests(ids); },
+                     [this] {
+                       std::vector<std::string> ids;
+                       for (auto& r : feed_db_->diag().pending(std::time(nullptr))) ids.push_back(r.request_id);
+                       post_diag_requests(ids);
+                     }});
   feed_->on_caught_up([this](std::int64_t seq) { mailbox_.post(FeedApplied{seq}); });
   feed_->start(std::chrono::milliseconds(250));
 
   if (options_.http_listen) {
-    health_db_ = open_sqlite(options_.db_path, SqliteTuning::background);
-    http_ = std::make_unique<HttpListener>(*options_.http_listen, registry_, [this](std::string& detail) {
+    // One connection per concurrent health check, not one for all of them.
+    health_db_ = std::make_unique<Pool<Database>>(4, [this] {
+      return open_sqlite(options_.db_path, SqliteTuning::background);
+    });
+    http_ = std::make_unique<HttpListener>(*options_.http_listen, log_);
+    mount_ops_routes(http_->routes(), registry_, [this](std::string& detail) {
       try {
-        health_db_->schema_version();
+        health_db_->acquire()->schema_version();
       } catch (const std::exception& e) {
         detail = std::string("database: ") + e.what();
         return false;
@@ -130,6 +156,7 @@ Broker::Broker(Options options)
       }
       return true;
     });
+    http_->start();
   }
 
   broker_log(LogLevel::info, "rs1: serving " + std::to_string(directory_.device_count()) +
@@ -206,6 +233,14 @@ void Broker::post_directory_changes(const std::vector<std::string>& devices,
     }
   }
   mailbox_.post(std::move(update));
+}
+
+void Broker::post_diag_requests(const std::vector<std::string>& request_ids) {
+  const std::int64_t now_s = std::time(nullptr);
+  for (const auto& id : request_ids) {
+    auto r = feed_db_->diag().get(id);
+    if (r && !r->sent_at && r->expires_at > now_s) mailbox_.post(DiagQueued{std::move(*r)});
+  }
 }
 
 void Broker::touch(Session& session, std::int64_t now_s) {

@@ -18,10 +18,15 @@
 
 #include "core/limits.hpp"
 #include "core/log.hpp"
+#include "core/downlinks.hpp"
 #include "core/options.hpp"
 #include "core/payload.hpp"
+#include "features/devices/access.hpp"
 #include "features/devices/directory.hpp"
+#include "features/diag/diag.hpp"
 #include "http/http_listener.hpp"
+#include "http/ops_routes.hpp"
+#include "http/pool.hpp"
 #include "runtime/change_feed.hpp"
 #include "runtime/ingest_writer.hpp"
 #include "runtime/mailbox.hpp"
@@ -42,8 +47,13 @@ struct FeedApplied {
   std::int64_t seq;
 };
 
+// A diagnostics request rs1ctl stored, to be delivered by the broker.
+struct DiagQueued {
+  DiagRequest request;
+};
+
 // What other threads hand to the broker thread.
-using BrokerMailbox = Mailbox<LogLine, DirectoryUpdate, FeedApplied>;
+using BrokerMailbox = Mailbox<LogLine, DirectoryUpdate, DiagQueued, FeedApplied>;
 
 // The broker glue's metrics, declared once here.
 struct BrokerMetrics {
@@ -55,6 +65,8 @@ struct BrokerMetrics {
   Counter& messages_received_total;
   std::vector<Counter*> messages_dropped_total;  // by DropReason
   Counter& ota_triggers_total;
+  Counter& downlinks_sent_total;
+  Counter& downlinks_expired_total;
   void count_drop(DropReason reason) {
     messages_dropped_total[static_cast<std::size_t>(reason)]->fetch_add(1, std::memory_order_relaxed);
   }
@@ -64,6 +76,7 @@ struct BrokerMetrics {
 };
 
 void broker_log(LogLevel level, const std::string& line);  // broker thread only
+ClientView client_view(const mosquitto* client);
 
 class Broker {
  public:
@@ -82,15 +95,18 @@ class Broker {
 
  private:
   // auth.cpp
-  bool authenticate(mosquitto* client, const char* username, const char* password,
-                    std::int64_t now_s);
   void record_auth_failure(const std::string& address, const char* username, std::int64_t now_s);
   // acl.cpp
   void record_denial(mosquitto* client, const Session* session, int access, const char* topic,
                      std::int64_t now_s);
+  void note_subscription(const Session& session, const char* filter);
   // tick.cpp
-  void apply(DirectoryUpdate& update, std::vector<std::string>& kick_clients,
+  void apply(DirectoryUpdate update, std::vector<std::string>& kick_clients,
              std::vector<std::string>& kick_users);
+  void queue_diag(DiagRequest request);
+  void send_downlinks(std::int64_t now_s);
+  void clear_retained(const std::string& device_id);
+  void post_diag_requests(const std::vector<std::string>& request_ids);  // change feed thread
   void post_directory_changes(const std::vector<std::string>& devices,
                               const std::vector<std::string>& accounts, bool all_devices,
                               bool all_accounts);  // change feed thread
@@ -111,11 +127,12 @@ class Broker {
   RateLimiter rate_limiter_;
   AuthFailureTracker auth_failures_;
   LogThrottle denial_throttle_;
+  Downlinks downlinks_{kDiagHeldPerDevice};
   std::unique_ptr<Database> writer_db_;  // the writer thread's connection
   std::unique_ptr<IngestWriter> writer_;
   std::unique_ptr<Database> feed_db_;  // the change feed thread's connection
   std::unique_ptr<ChangeFeed> feed_;
-  std::unique_ptr<Database> health_db_;  // the HTTP listener's threads, under its lock
+  std::unique_ptr<Pool<Database>> health_db_;  // the HTTP listener's health checks
   std::unique_ptr<HttpListener> http_;
 
   std::int64_t started_s_ = 0;

@@ -7,7 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "broker/broker.hpp"
-#include "core/payload.hpp"
+#include "features/devices/uplink.hpp"
 #include "core/topic_rules.hpp"
 
 namespace rs1 {
@@ -30,6 +30,9 @@ int Broker::on_message(mosquitto_evt_message& ev) {
     return MOSQ_ERR_ACL_DENIED;  // the WRITE check already refused it; belt and braces
   }
   metrics_.messages_received_total.fetch_add(1, std::memory_order_relaxed);
+  // The database is the record of a device's state: its uplinks are routed
+  // live but never kept as retained messages that would outlive it.
+  ev.retain = false;
   const std::int64_t now_ms = unix_ms();
   const std::int64_t now_s = now_ms / 1000;
 
@@ -53,38 +56,19 @@ int Broker::on_message(mosquitto_evt_message& ev) {
   }
 
   std::string_view payload(static_cast<const char*>(ev.payload), ev.payloadlen);
-  if (auto reason = check_uplink(*parsed, payload, options_.max_payload_bytes)) {
-    return drop(*reason);
-  }
-
-  switch (parsed->kind) {
-    case DeviceTopic::telemetry: {
-      TelemetryRow row;
-      row.device_ref = session->device_ref;
-      row.metric = std::string(parsed->metric);
-      row.received_at_ms = now_ms;
-      row.payload = std::string(payload);
-      if (!writer_->add(std::move(row))) return drop(DropReason::queue_full);
-      touch(*session, now_s);
-      break;
-    }
-    case DeviceTopic::state: {
-      auto state = parse_state(payload);
-      if (!state) return drop(DropReason::not_json_object);
-      DeviceUpdate u;
-      u.device_ref = session->device_ref;
-      u.last_seen = now_s;
-      u.state = std::string(payload);
-      u.firmware_version = std::move(state->firmware_version);
-      if (!writer_->add(std::move(u))) return drop(DropReason::queue_full);
-      session->last_seen_written = now_s;
-      break;
-    }
-    default:
-      // ota/status and config/status: validated above; rollouts and zones
-      // consume them.
-      touch(*session, now_s);
-      break;
+  UplinkDecision decision =
+      decide_uplink(session->device_ref, *parsed, payload, now_ms, options_.max_payload_bytes);
+  if (decision.drop) return drop(*decision.drop);
+  if (decision.row) {
+    if (!writer_->add(std::move(*decision.row))) return drop(DropReason::queue_full);
+    touch(*session, now_s);
+  } else if (decision.update) {
+    if (!writer_->add(std::move(*decision.update))) return drop(DropReason::queue_full);
+    session->last_seen_written = now_s;
+  } else {
+    // ota/status and config/status: the rollout and zone features consume
+    // the parsed reports as they land.
+    touch(*session, now_s);
   }
   return MOSQ_ERR_SUCCESS;
 }

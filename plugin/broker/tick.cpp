@@ -1,43 +1,65 @@
 // TICK and DISCONNECT: presence, what other threads queued for this one
-// (log lines, directory changes and the kicks they cause), housekeeping.
+// (log lines, directory changes and the kicks they cause, diagnostics
+// requests), the downlinks that may go now, housekeeping.
 #include <ctime>
 #include <type_traits>
-#include <unordered_set>
 
 #include "broker/broker.hpp"
 
 namespace rs1 {
 
-void Broker::apply(DirectoryUpdate& update, std::vector<std::string>& kick_clients,
+void Broker::apply(DirectoryUpdate update, std::vector<std::string>& kick_clients,
                    std::vector<std::string>& kick_users) {
-  // Turn a complete listing into the same delta a normal poll gives.
-  if (update.complete_devices) {
-    std::unordered_set<std::string> devices;
-    for (const auto& d : update.devices) devices.insert(d.device_id);
-    for (auto& id : directory_.device_ids()) {
-      if (!devices.count(id)) update.removed_devices.push_back(std::move(id));
+  DirectoryEffects fx = apply_update(directory_, sessions_, std::move(update));
+  kick_clients.insert(kick_clients.end(), fx.kick_clients.begin(), fx.kick_clients.end());
+  kick_users.insert(kick_users.end(), fx.kick_users.begin(), fx.kick_users.end());
+  for (const auto& id : fx.removed_devices) {
+    downlinks_.forget(id);
+    clear_retained(id);
+  }
+}
+
+// A deleted device leaves nothing behind for new subscribers: its retained
+// downlink (config/update) and any retained uplink an older version kept.
+void Broker::clear_retained(const std::string& device_id) {
+  for (const char* suffix : {"state", "ota/status", "config/status", "config/update",
+                             "ota/trigger", "diag/request"}) {
+    const std::string topic = "opticworks/" + device_id + "/" + suffix;
+    mosquitto_broker_publish_copy(nullptr, topic.c_str(), 0, nullptr, 0, true, nullptr);
+  }
+}
+
+void Broker::queue_diag(DiagRequest request) {
+  if (!directory_.device(request.device_id)) return;  // deleted meanwhile
+  Downlink d;
+  d.kind = DeviceTopic::diag_request;
+  d.key = request.request_id;
+  d.payload = diag_request_payload(request);
+  d.expires_at_s = request.expires_at;
+  if (auto pushed_out = downlinks_.enqueue(request.device_id, std::move(d))) {
+    broker_log(LogLevel::warning, "rs1: diagnostics request " + pushed_out->key + " for " +
+                                      request.device_id + " dropped: " +
+                                      std::to_string(kDiagHeldPerDevice) + " newer ones wait");
+  }
+}
+
+void Broker::send_downlinks(std::int64_t now_s) {
+  const std::uint64_t expired_before = downlinks_.expired();
+  for (auto& out : downlinks_.take_ready(now_s)) {
+    const Downlink& d = out.downlink;
+    // No target client id: the broker's READ check applies as to any message.
+    int rc = mosquitto_broker_publish_copy(nullptr, out.topic.c_str(),
+                                           static_cast<int>(d.payload.size()), d.payload.data(), 1,
+                                           d.retain, nullptr);
+    if (rc != MOSQ_ERR_SUCCESS) {
+      broker_log(LogLevel::warning, "rs1: cannot publish " + out.topic + ": error " + std::to_string(rc));
+      continue;
     }
+    metrics_.downlinks_sent_total.fetch_add(1, std::memory_order_relaxed);
+    if (d.kind == DeviceTopic::diag_request) writer_->add(DiagSent{d.key, now_s});
   }
-  if (update.complete_accounts) {
-    std::unordered_set<std::string> accounts;
-    for (const auto& a : update.accounts) accounts.insert(a.username);
-    for (auto& name : directory_.account_names()) {
-      if (!accounts.count(name)) update.removed_accounts.push_back(std::move(name));
-    }
-  }
-  for (auto& d : update.devices) {
-    if (!d.active && sessions_.is_online(d.device_id)) kick_clients.push_back(d.device_id);
-    directory_.put(std::move(d));
-  }
-  for (auto& id : update.removed_devices) {
-    if (sessions_.is_online(id)) kick_clients.push_back(id);
-    directory_.remove_device(id);
-  }
-  for (auto& a : update.accounts) directory_.put(std::move(a));
-  for (auto& name : update.removed_accounts) {
-    if (sessions_.is_online(name)) kick_users.push_back(name);
-    directory_.remove_account(name);
-  }
+  metrics_.downlinks_expired_total.fetch_add(downlinks_.expired() - expired_before,
+                                             std::memory_order_relaxed);
 }
 
 int Broker::on_tick(mosquitto_evt_tick&) {
@@ -50,14 +72,16 @@ int Broker::on_tick(mosquitto_evt_tick&) {
     if constexpr (std::is_same_v<T, LogLine>) {
       broker_log(m.level, m.text);
     } else if constexpr (std::is_same_v<T, DirectoryUpdate>) {
-      apply(m, kick_clients, kick_users);
+      apply(std::move(m), kick_clients, kick_users);
+    } else if constexpr (std::is_same_v<T, DiagQueued>) {
+      queue_diag(std::move(m.request));
     } else if constexpr (std::is_same_v<T, FeedApplied>) {
       // Operators (and the tests) can tell when a CLI change took effect.
       broker_log(LogLevel::info, "rs1: changes applied up to seq " + std::to_string(m.seq));
     }
   });
   for (const auto& id : kick_clients) {
-    broker_log(LogLevel::info, "rs1: disconnecting revoked device " + id);
+    broker_log(LogLevel::info, "rs1: disconnecting device " + id + " (revoked, deleted or re-keyed)");
     mosquitto_kick_client_by_clientid(id.c_str(), false);
   }
   for (const auto& name : kick_users) {
@@ -66,10 +90,15 @@ int Broker::on_tick(mosquitto_evt_tick&) {
   }
 
   const std::int64_t now_s = std::time(nullptr);
+  send_downlinks(now_s);
   if (now_s >= next_housekeeping_s_) {
     next_housekeeping_s_ = now_s + 60;
     auth_failures_.expire(now_s);
     denial_throttle_.expire(now_s);
+    const std::uint64_t expired_before = downlinks_.expired();
+    downlinks_.expire(now_s);
+    metrics_.downlinks_expired_total.fetch_add(downlinks_.expired() - expired_before,
+                                               std::memory_order_relaxed);
   }
   metrics_.devices_online.store(sessions_.online_devices(), std::memory_order_relaxed);
   return MOSQ_ERR_SUCCESS;
@@ -83,6 +112,7 @@ int Broker::on_disconnect(mosquitto_evt_disconnect& ev) {
   if (!ended || !ended->went_offline || ended->session.role != Role::device) {
     return MOSQ_ERR_SUCCESS;
   }
+  downlinks_.session_ended(ended->session.identity, !mosquitto_client_clean_session(ev.client));
   DeviceUpdate u;
   u.device_ref = ended->session.device_ref;
   u.last_seen = std::time(nullptr);

@@ -90,6 +90,7 @@ Options parse_options(const std::vector<std::pair<std::string, std::string>>& ra
       {"auth_ban_s", [&](auto& n, auto& v) { o.auth_ban_s = static_cast<int>(parse_int(n, v, 0, 30 * 86400)); }},
       {"ingest_flush_ms", [&](auto& n, auto& v) { o.ingest_flush_ms = static_cast<int>(parse_int(n, v, 1, 60000)); }},
       {"ingest_queue_max", [&](auto& n, auto& v) { o.ingest_queue_max = static_cast<std::size_t>(parse_int(n, v, 1, 100000000)); }},
+      {"ingest_queue_max_bytes", [&](auto& n, auto& v) { o.ingest_queue_max_bytes = static_cast<std::size_t>(parse_int(n, v, std::int64_t{1} << 20, std::int64_t{64} << 30)); }},
       {"hot_days", [&](auto& n, auto& v) { o.hot_days = static_cast<int>(parse_int(n, v, 1, 36500)); }},
       {"archive_retention_days", [&](auto& n, auto& v) { o.archive_retention_days = static_cast<int>(parse_int(n, v, 1, 36500)); }},
       {"backup_retention_days", [&](auto& n, auto& v) { o.backup_retention_days = static_cast<int>(parse_int(n, v, 1, 36500)); }},

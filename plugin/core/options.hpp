@@ -32,6 +32,7 @@ struct Options {
   int auth_ban_s = 0;
   int ingest_flush_ms = 100;
   std::size_t ingest_queue_max = 200000;
+  std::size_t ingest_queue_max_bytes = std::size_t{256} << 20;  // payload and state text waiting
   int hot_days = 30;
   int archive_retention_days = 365;
   int backup_retention_days = 30;

@@ -30,7 +30,7 @@ std::vector<std::string> drop_reason_names();  // in enum order
 // A metric (the topic after "telemetry/") is stored with every row: keep it
 // a name, not a payload.
 constexpr std::size_t kMaxMetricLength = 128;
-constexpr std::size_t kMaxMetricLevels = 8;
+constexpr std::size_t kMaxMetricLevels = 16;
 bool metric_within_limits(std::string_view metric);
 
 struct OtaStatusReport {

@@ -1,6 +1,7 @@
 #include "runtime/ingest_writer.hpp"
 
 #include <algorithm>
+#include <utility>
 
 namespace rs1 {
 namespace {
@@ -11,10 +12,63 @@ std::int64_t to_ms(std::chrono::steady_clock::time_point t) {
 
 std::int64_t steady_ms() { return to_ms(std::chrono::steady_clock::now()); }
 
-std::size_t bounded_items(const WriteBatch& b) {
-  return b.telemetry.size() +
-         static_cast<std::size_t>(std::count_if(b.devices.begin(), b.devices.end(),
-                                                [](const DeviceUpdate& u) { return !u.online; }));
+std::size_t bytes_of(const TelemetryRow& row) { return row.payload.size() + row.metric.size(); }
+
+std::size_t bytes_of(const DeviceUpdate& u) {
+  return (u.state ? u.state->size() : 0) + (u.firmware_version ? u.firmware_version->size() : 0);
+}
+
+// Presence waits outside the bounds (coalesced per device); everything else
+// of a device update counts.
+bool is_presence(const DeviceUpdate& u) { return u.online.has_value(); }
+
+// The first half of the batch's items and the rest, in the order
+// write_batch applies them, so committing the halves one after the other
+// leaves the database as the whole batch would have.
+std::pair<WriteBatch, WriteBatch> split(WriteBatch&& b) {
+  std::size_t first_left = b.size() / 2;
+  WriteBatch first, second;
+  auto deal = [&](auto& from, auto& to_first, auto& to_second) {
+    for (auto& item : from) {
+      if (first_left > 0) {
+        to_first.push_back(std::move(item));
+        --first_left;
+      } else {
+        to_second.push_back(std::move(item));
+      }
+    }
+    from.clear();
+  };
+  deal(b.telemetry, first.telemetry, second.telemetry);
+  deal(b.devices, first.devices, second.devices);
+  deal(b.events, first.events, second.events);
+  deal(b.diag_sent, first.diag_sent, second.diag_sent);
+  return {std::move(first), std::move(second)};
+}
+
+// The one item of a batch, for the log line that says what was dropped.
+std::string describe_item(const WriteBatch& b) {
+  if (!b.telemetry.empty()) {
+    const auto& r = b.telemetry.front();
+    return "telemetry row (device_ref " + std::to_string(r.device_ref) + ", metric '" + r.metric +
+           "', received_at_ms " + std::to_string(r.received_at_ms) + ", " +
+           std::to_string(r.payload.size()) + " bytes)";
+  }
+  if (!b.devices.empty()) {
+    const auto& u = b.devices.front();
+    std::string what = "device update (device_ref " + std::to_string(u.device_ref);
+    if (u.online) what += std::string(", online ") + (*u.online ? "true" : "false");
+    if (u.state) what += ", state of " + std::to_string(u.state->size()) + " bytes";
+    if (u.firmware_version) what += ", firmware '" + *u.firmware_version + "'";
+    return what + ")";
+  }
+  if (!b.events.empty()) {
+    const auto& e = b.events.front();
+    return "security event (" + e.event_type + ", ip '" + e.ip + "', time " +
+           std::to_string(e.time) + ")";
+  }
+  if (!b.diag_sent.empty()) return "diag record (request " + b.diag_sent.front().request_id + ")";
+  return "nothing";
 }
 
 }  // namespace
@@ -22,8 +76,42 @@ std::size_t bounded_items(const WriteBatch& b) {
 IngestMetrics::IngestMetrics(MetricRegistry& r)
     : rows_written(r.counter("rs1_telemetry_rows_written_total", "Telemetry rows committed.")),
       queue_depth(r.gauge("rs1_ingest_queue_depth", "Rows and updates waiting for the writer.")),
-      write_failures(r.counter("rs1_write_failures_total", "Failed database commits (each retried).")),
-      rows_lost(r.counter("rs1_rows_lost_total", "Accepted telemetry rows that could not be kept.")) {}
+      write_failures(
+          r.counter("rs1_write_failures_total", "Failed database commits (each retried).")),
+      rows_lost(
+          r.counter("rs1_rows_lost_total", "Accepted telemetry rows that could not be kept.")),
+      queue_bytes(r.gauge(
+          "rs1_ingest_queue_bytes",
+          "Payload, metric and state bytes of the rows and updates waiting for the writer.")),
+      items_lost(r.counter_family(
+          "rs1_write_items_lost_total",
+          "Accepted device updates, security events and diag records that could not be kept.",
+          "kind", {"device_update", "security_event", "diag_sent"})),
+      events_dropped(r.counter_family(
+          "rs1_ingest_events_dropped_total",
+          "Security events and diag records dropped because too many were waiting for the writer.",
+          "kind", {"security_event", "diag_sent"})) {}
+
+// What one batch came to: written, or lost and why.
+struct IngestWriter::Outcome {
+  std::size_t written = 0;  // items
+  // Refused by the database (non-transient), item by item.
+  std::size_t refused_rows = 0, refused_updates = 0, refused_events = 0, refused_diag = 0;
+  std::vector<std::string> refused_samples;  // "<item>: <error>", the first few
+  // Given up at stop after the grace period: the piece that failed and all
+  // that was not yet tried.
+  bool gave_up = false;
+  std::string gave_up_error;
+  int gave_up_failures = 0;
+  std::size_t abandoned_rows = 0, abandoned_updates = 0, abandoned_events = 0, abandoned_diag = 0;
+
+  std::size_t refused() const {
+    return refused_rows + refused_updates + refused_events + refused_diag;
+  }
+  std::size_t abandoned() const {
+    return abandoned_rows + abandoned_updates + abandoned_events + abandoned_diag;
+  }
+};
 
 IngestWriter::IngestWriter(IngestStore& store, Config config, IngestMetrics& metrics, LogSink log)
     : store_(store), config_(config), metrics_(metrics), log_(std::move(log)) {
@@ -36,7 +124,7 @@ WriteBatch& IngestWriter::back_chunk() {
   if (pending_.empty() || pending_.back().batch.size() >= config_.batch_max) {
     auto now = std::chrono::steady_clock::now();
     if (pending_.empty()) oldest_ms_.store(to_ms(now), std::memory_order_relaxed);
-    pending_.push_back(Chunk{WriteBatch{}, now});
+    pending_.push_back(Chunk{WriteBatch{}, now, next_seq_++});
   }
   return pending_.back().batch;
 }
@@ -50,12 +138,30 @@ void IngestWriter::wake_if_needed() {
   }
 }
 
+bool IngestWriter::take_bounded(std::size_t bytes) {
+  const std::size_t items = items_.load(std::memory_order_relaxed);
+  const std::size_t queued = bytes_.load(std::memory_order_relaxed);
+  if (items >= config_.queue_max || bytes > config_.queue_max_bytes ||
+      queued > config_.queue_max_bytes - bytes) {
+    return false;
+  }
+  items_.store(items + 1, std::memory_order_relaxed);
+  bytes_.store(queued + bytes, std::memory_order_relaxed);
+  publish_depth();
+  return true;
+}
+
+void IngestWriter::publish_depth() {
+  // Under mu_ like every change of the counters: otherwise a racing update
+  // could overwrite a gauge with an older value.
+  metrics_.queue_depth.store(items_.load(std::memory_order_relaxed), std::memory_order_relaxed);
+  metrics_.queue_bytes.store(bytes_.load(std::memory_order_relaxed), std::memory_order_relaxed);
+}
+
 bool IngestWriter::add(TelemetryRow&& row) {
   std::lock_guard<std::mutex> lock(mu_);
-  if (stopping_ || bounded_.load(std::memory_order_relaxed) >= config_.queue_max) return false;
+  if (stopping_ || !take_bounded(bytes_of(row))) return false;
   back_chunk().telemetry.push_back(std::move(row));
-  metrics_.queue_depth.store(bounded_.fetch_add(1, std::memory_order_relaxed) + 1,
-                                    std::memory_order_relaxed);
   wake_if_needed();
   return true;
 }
@@ -63,28 +169,72 @@ bool IngestWriter::add(TelemetryRow&& row) {
 bool IngestWriter::add(DeviceUpdate&& update) {
   std::lock_guard<std::mutex> lock(mu_);
   if (stopping_) return false;
-  if (!update.online) {
-    if (bounded_.load(std::memory_order_relaxed) >= config_.queue_max) return false;
-    metrics_.queue_depth.store(bounded_.fetch_add(1, std::memory_order_relaxed) + 1,
-                                      std::memory_order_relaxed);
+  bool state_taken = true;
+  if (is_presence(update) && (update.state || update.firmware_version)) {
+    // The state half is bounded like any state update; the presence half
+    // is coalesced below. They touch different columns (last_seen is a
+    // max), so their order does not matter.
+    DeviceUpdate state;
+    state.device_ref = update.device_ref;
+    state.last_seen = update.last_seen;
+    state.state = std::move(update.state);
+    state.firmware_version = std::move(update.firmware_version);
+    update.state.reset();
+    update.firmware_version.reset();
+    state_taken = take_bounded(bytes_of(state));
+    if (state_taken) {
+      back_chunk().devices.push_back(std::move(state));
+      wake_if_needed();
+    }
+  } else if (!is_presence(update)) {
+    if (!take_bounded(bytes_of(update))) return false;
+    back_chunk().devices.push_back(std::move(update));
+    wake_if_needed();
+    return true;
   }
-  back_chunk().devices.push_back(std::move(update));
+
+  // Presence: only the online flag and last_seen. Presence alone writes
+  // online, and last_seen is a max, so folding a newer presence into the
+  // one still waiting, wherever it sits, is exact.
+  auto slot = presence_.find(update.device_ref);
+  if (slot != presence_.end()) {
+    Chunk& chunk = pending_[slot->second.chunk_seq - pending_.front().seq];
+    DeviceUpdate& waiting = chunk.batch.devices[slot->second.index];
+    waiting.online = update.online;
+    waiting.last_seen = std::max(waiting.last_seen, update.last_seen);
+    return state_taken;
+  }
+  WriteBatch& batch = back_chunk();
+  presence_[update.device_ref] = PresenceSlot{pending_.back().seq, batch.devices.size()};
+  batch.devices.push_back(std::move(update));
+  wake_if_needed();
+  return state_taken;
+}
+
+bool IngestWriter::add(SecurityEvent&& event) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (stopping_) return false;
+  if (events_.load(std::memory_order_relaxed) >= config_.events_max) {
+    metrics_.events_dropped[0]->fetch_add(1, std::memory_order_relaxed);
+    return false;
+  }
+  events_.fetch_add(1, std::memory_order_relaxed);
+  back_chunk().events.push_back(std::move(event));
   wake_if_needed();
   return true;
 }
 
-void IngestWriter::add(SecurityEvent&& event) {
+bool IngestWriter::add(DiagSent&& sent) {
   std::lock_guard<std::mutex> lock(mu_);
-  if (stopping_) return;
-  back_chunk().events.push_back(std::move(event));
-  wake_if_needed();
-}
-
-void IngestWriter::add(DiagSent&& sent) {
-  std::lock_guard<std::mutex> lock(mu_);
-  if (stopping_) return;
+  if (stopping_) return false;
+  if (events_.load(std::memory_order_relaxed) >= config_.events_max) {
+    metrics_.events_dropped[1]->fetch_add(1, std::memory_order_relaxed);
+    return false;
+  }
+  events_.fetch_add(1, std::memory_order_relaxed);
   back_chunk().diag_sent.push_back(std::move(sent));
   wake_if_needed();
+  return true;
 }
 
 void IngestWriter::stop() {
@@ -110,40 +260,58 @@ void IngestWriter::run() {
     if (pending_.empty()) break;  // stopping, nothing left
     if (!stopping_) {
       cv_.wait_until(lock, pending_.front().since + config_.flush_interval, [&] {
-        return stopping_ || pending_.size() > 1 || pending_.front().batch.size() >= config_.batch_max;
+        return stopping_ || pending_.size() > 1 ||
+               pending_.front().batch.size() >= config_.batch_max;
       });
     }
     WriteBatch batch = std::move(pending_.front().batch);
+    const std::uint64_t seq = pending_.front().seq;
     pending_.pop_front();
-    oldest_ms_.store(pending_.empty() ? 0 : to_ms(pending_.front().since), std::memory_order_relaxed);
+    // Its presence is in flight now: a newer one must wait on its own.
+    for (std::size_t i = 0; i < batch.devices.size(); ++i) {
+      if (!is_presence(batch.devices[i])) continue;
+      auto slot = presence_.find(batch.devices[i].device_ref);
+      if (slot != presence_.end() && slot->second.chunk_seq == seq && slot->second.index == i) {
+        presence_.erase(slot);
+      }
+    }
+    oldest_ms_.store(pending_.empty() ? 0 : to_ms(pending_.front().since),
+                     std::memory_order_relaxed);
     lock.unlock();
     commit(batch);
     lock.lock();
   }
 }
 
-void IngestWriter::commit(WriteBatch& batch) {
-  const std::size_t bounded = bounded_items(batch);
+IngestWriter::Attempt IngestWriter::write_with_retry(const WriteBatch& batch, std::string& error,
+                                                     int& failures) {
   auto backoff = std::chrono::milliseconds(50);
-  int failures = 0;
+  failures = 0;
   for (;;) {
     try {
       store_.write_batch(batch);
-      metrics_.rows_written.fetch_add(batch.telemetry.size(),
-                                                      std::memory_order_relaxed);
       if (failures > 0) {
         log_(LogLevel::info, "rs1: database writes recovered after " + std::to_string(failures) +
                                  " failed attempt(s); " + std::to_string(batch.size()) +
                                  " queued item(s) committed");
       }
       failing_.store(false, std::memory_order_relaxed);
-      break;
+      return Attempt::written;
     } catch (const std::exception& e) {
       ++failures;
       metrics_.write_failures.fetch_add(1, std::memory_order_relaxed);
-      failing_.store(true, std::memory_order_relaxed);
+      error = e.what();
       auto* se = dynamic_cast<const StoreError*>(&e);
-      bool transient = se && se->kind() == StoreError::Kind::transient;
+      // A constraint, a CHECK, a corrupt page: trying the same items again
+      // cannot succeed; the caller isolates what the database refuses.
+      if (!se || se->kind() != StoreError::Kind::transient) {
+        const char* kind = !se                                        ? "error"
+                           : se->kind() == StoreError::Kind::conflict ? "conflict"
+                                                                      : "fatal";
+        error = std::string(kind) + ": " + e.what();
+        return Attempt::refused;
+      }
+      failing_.store(true, std::memory_order_relaxed);
       if (failures == 1) {
         log_(LogLevel::error, std::string("rs1: database write failed, will retry: ") + e.what());
       }
@@ -157,26 +325,111 @@ void IngestWriter::commit(WriteBatch& batch) {
       if (stopping && give_up_ == std::chrono::steady_clock::time_point{}) {
         give_up_ = now + config_.shutdown_grace;
       }
-      // A transient error (full disk, I/O error, lock) is retried for as long
-      // as the broker runs; anything else three times.
-      bool out_of_time = stopping && now >= give_up_;
-      if (out_of_time || (!transient && failures >= 3)) {
-        metrics_.rows_lost.fetch_add(batch.telemetry.size(), std::memory_order_relaxed);
-        log_(LogLevel::error, "rs1: gave up on " + std::to_string(batch.size()) +
-                                  " queued item(s) after " + std::to_string(failures) +
-                                  " failed attempt(s): " + e.what());
-        break;
-      }
+      // A transient error (full disk, I/O error, lock) is retried for as
+      // long as the broker runs.
+      if (stopping && now >= give_up_) return Attempt::gave_up;
       std::unique_lock<std::mutex> lock(mu_);
       cv_.wait_for(lock, backoff);
       backoff = std::min(backoff * 2, config_.retry_max);
     }
   }
-  // Under mu_, like add(): otherwise an add() racing this store could
-  // overwrite the gauge with its older, larger value.
+}
+
+void IngestWriter::write_or_isolate(WriteBatch& batch, Outcome& out) {
+  if (batch.empty()) return;
+  auto abandon = [&] {
+    out.abandoned_rows += batch.telemetry.size();
+    out.abandoned_updates += batch.devices.size();
+    out.abandoned_events += batch.events.size();
+    out.abandoned_diag += batch.diag_sent.size();
+  };
+  if (out.gave_up) return abandon();  // the disk is dead and the grace is over
+  std::string error;
+  int failures = 0;
+  switch (write_with_retry(batch, error, failures)) {
+    case Attempt::written:
+      out.written += batch.size();
+      metrics_.rows_written.fetch_add(batch.telemetry.size(), std::memory_order_relaxed);
+      return;
+    case Attempt::gave_up:
+      out.gave_up = true;
+      out.gave_up_error = error;
+      out.gave_up_failures = failures;
+      return abandon();
+    case Attempt::refused:
+      break;
+  }
+  if (batch.size() == 1) {
+    out.refused_rows += batch.telemetry.size();
+    out.refused_updates += batch.devices.size();
+    out.refused_events += batch.events.size();
+    out.refused_diag += batch.diag_sent.size();
+    if (out.refused_samples.size() < 3)
+      out.refused_samples.push_back(describe_item(batch) + ": " + error);
+    return;
+  }
+  // Bisect: each half its own transaction, in order, so one bad item costs
+  // about 2·log2(batch) transactions and takes nothing else with it.
+  auto halves = split(std::move(batch));
+  write_or_isolate(halves.first, out);
+  write_or_isolate(halves.second, out);
+}
+
+void IngestWriter::commit(WriteBatch& batch) {
+  Footprint held;
+  held.items = batch.telemetry.size();
+  for (const auto& r : batch.telemetry) held.bytes += bytes_of(r);
+  for (const auto& u : batch.devices) {
+    if (is_presence(u)) continue;
+    ++held.items;
+    held.bytes += bytes_of(u);
+  }
+  held.events = batch.events.size() + batch.diag_sent.size();
+
+  Outcome out;
+  write_or_isolate(batch, out);
+
+  metrics_.rows_lost.fetch_add(out.refused_rows + out.abandoned_rows, std::memory_order_relaxed);
+  metrics_.items_lost[IngestMetrics::device_update]->fetch_add(
+      out.refused_updates + out.abandoned_updates, std::memory_order_relaxed);
+  metrics_.items_lost[IngestMetrics::security_event]->fetch_add(
+      out.refused_events + out.abandoned_events, std::memory_order_relaxed);
+  metrics_.items_lost[IngestMetrics::diag_sent]->fetch_add(out.refused_diag + out.abandoned_diag,
+                                                           std::memory_order_relaxed);
+  if (out.refused() > 0) {
+    std::string counts;
+    auto part = [&](std::size_t n, const char* what) {
+      if (n == 0) return;
+      counts += (counts.empty() ? "" : ", ") + std::to_string(n) + " " + what;
+    };
+    part(out.refused_rows, "telemetry row(s)");
+    part(out.refused_updates, "device update(s)");
+    part(out.refused_events, "security event(s)");
+    part(out.refused_diag, "diag record(s)");
+    std::string samples;
+    for (const auto& s : out.refused_samples) samples += (samples.empty() ? "" : "; ") + s;
+    if (out.refused() > out.refused_samples.size()) {
+      samples += "; and " + std::to_string(out.refused() - out.refused_samples.size()) + " more";
+    }
+    log_(LogLevel::error, "rs1: dropped " + counts + " the database refused, keeping the other " +
+                              std::to_string(out.written) + " item(s) of the batch: " + samples);
+  }
+  if (out.gave_up) {
+    log_(LogLevel::error, "rs1: gave up on " + std::to_string(out.abandoned()) +
+                              " queued item(s) after " + std::to_string(out.gave_up_failures) +
+                              " failed attempt(s): " + out.gave_up_error);
+  } else if (out.written == 0 && out.refused() > 0) {
+    // Nothing of the batch could be kept: report unhealthy until a commit succeeds.
+    failing_.store(true, std::memory_order_relaxed);
+  } else {
+    failing_.store(false, std::memory_order_relaxed);
+  }
+
   std::lock_guard<std::mutex> lock(mu_);
-  std::size_t left = bounded_.fetch_sub(bounded, std::memory_order_relaxed) - bounded;
-  metrics_.queue_depth.store(left, std::memory_order_relaxed);
+  items_.fetch_sub(held.items, std::memory_order_relaxed);
+  bytes_.fetch_sub(held.bytes, std::memory_order_relaxed);
+  events_.fetch_sub(held.events, std::memory_order_relaxed);
+  publish_depth();
 }
 
 }  // namespace rs1

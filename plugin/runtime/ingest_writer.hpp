@@ -1,16 +1,30 @@
 // The ingest writer: the only thread that writes what devices send. It owns a
-// bounded queue, commits batches in one transaction each (after
-// ingest_flush_ms or when a batch fills), retries a batch the disk refused,
-// and at stop commits everything still queued before it returns.
+// queue bounded in items and in bytes, commits batches in one transaction
+// each (after ingest_flush_ms or when a batch fills), retries a batch the
+// disk refused, isolates an item the database will never take, and at stop
+// commits everything still queued before it returns.
+//
+// What may wait, and what bounds it:
+// - telemetry rows and state updates: queue_max items and queue_max_bytes of
+//   payload, metric and state text; beyond, add() refuses;
+// - presence (a DeviceUpdate with `online` set): always taken, but only the
+//   latest presence of a device waits (a newer one replaces it in place), so
+//   the number of devices bounds them and no device's final flag is lost;
+// - security events and diag records: events_max together; beyond, dropped
+//   and counted (rs1_ingest_events_dropped_total{kind}).
 #pragma once
 
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <cstdint>
 #include <deque>
 #include <memory>
 #include <mutex>
+#include <string>
 #include <thread>
+#include <unordered_map>
+#include <vector>
 
 #include "core/log.hpp"
 #include "runtime/ingest_store.hpp"
@@ -25,6 +39,15 @@ struct IngestMetrics {
   Counter& queue_depth;   // rs1_ingest_queue_depth
   Counter& write_failures;
   Counter& rows_lost;
+  Counter& queue_bytes;  // rs1_ingest_queue_bytes
+  // Indexes into the per-kind families below.
+  enum Kind : std::size_t { device_update = 0, security_event = 1, diag_sent = 2 };
+  // rs1_write_items_lost_total{kind}: accepted, then lost (refused by the
+  // database, or a dead disk at stop), by Kind. Telemetry rows are rs1_rows_lost_total.
+  std::vector<Counter*> items_lost;
+  // rs1_ingest_events_dropped_total{kind}: refused at add() because
+  // events_max were waiting; [0] security_event, [1] diag_sent.
+  std::vector<Counter*> events_dropped;
 };
 
 class IngestWriter {
@@ -32,6 +55,8 @@ class IngestWriter {
   struct Config {
     std::chrono::milliseconds flush_interval{100};
     std::size_t queue_max = 200000;  // telemetry rows and state updates waiting
+    std::size_t queue_max_bytes = std::size_t{256} << 20;  // their payload, metric and state text
+    std::size_t events_max = 10000;  // security events and diag records waiting
     std::size_t batch_max = 10000;   // items in one transaction
     std::chrono::milliseconds retry_max{2000};
     std::chrono::milliseconds shutdown_grace{10000};  // retrying a failing disk at stop
@@ -44,25 +69,44 @@ class IngestWriter {
 
   // False when the queue is full: the caller drops the message and counts it.
   bool add(TelemetryRow&& row);
-  // Presence changes (online set) are always taken: losing one would leave a
-  // device's online flag wrong. Other updates count against queue_max.
+  // Presence (online set) is always taken, and replaces that device's
+  // presence still waiting. Other updates count against both bounds. An
+  // update with both presence and state: the presence is taken, false means
+  // its state was refused.
   bool add(DeviceUpdate&& update);
-  void add(SecurityEvent&& event);
-  void add(DiagSent&& sent);
+  // False when events_max are waiting: dropped and counted here.
+  bool add(SecurityEvent&& event);
+  bool add(DiagSent&& sent);
 
   // Commits everything queued, then joins the thread. Idempotent.
   void stop();
 
-  std::size_t depth() const { return bounded_.load(std::memory_order_relaxed); }
+  // Telemetry rows and state updates queued or in flight.
+  std::size_t depth() const { return items_.load(std::memory_order_relaxed); }
+  // Their bytes (payload, metric, state and firmware text).
+  std::size_t queued_bytes() const { return bytes_.load(std::memory_order_relaxed); }
   // False while commits are failing or the oldest queued item has waited for
   // more than 10 flush intervals.
   bool keeping_up() const;
 
  private:
+  // What a batch holds against the bounds, released once it is done.
+  struct Footprint {
+    std::size_t items = 0;
+    std::size_t bytes = 0;
+    std::size_t events = 0;
+  };
+  struct Outcome;
+  enum class Attempt { written, refused, gave_up };
+
   void run();
   void commit(WriteBatch& batch);
-  WriteBatch& back_chunk();  // with mu_ held
-  void wake_if_needed();     // with mu_ held
+  void write_or_isolate(WriteBatch& batch, Outcome& out);
+  Attempt write_with_retry(const WriteBatch& batch, std::string& error, int& failures);
+  bool take_bounded(std::size_t bytes);  // with mu_ held
+  void publish_depth();                  // with mu_ held
+  WriteBatch& back_chunk();              // with mu_ held
+  void wake_if_needed();                 // with mu_ held
 
   IngestStore& store_;
   Config config_;
@@ -72,18 +116,31 @@ class IngestWriter {
   mutable std::mutex mu_;
   std::condition_variable cv_;
   // Chunks of at most batch_max items, each with the time its first item
-  // arrived: that item may wait at most flush_interval.
+  // arrived: that item may wait at most flush_interval. Sequence numbers are
+  // consecutive, so a chunk is found from its number.
   struct Chunk {
     WriteBatch batch;
     std::chrono::steady_clock::time_point since;
+    std::uint64_t seq = 0;
   };
   std::deque<Chunk> pending_;
+  std::uint64_t next_seq_ = 0;
+  // Where each device's waiting presence is (not yet taken by the writer).
+  struct PresenceSlot {
+    std::uint64_t chunk_seq = 0;
+    std::size_t index = 0;  // in that chunk's batch.devices
+  };
+  std::unordered_map<std::int64_t, PresenceSlot> presence_;
   bool stopping_ = false;
   std::chrono::steady_clock::time_point give_up_{};  // writer thread only
 
-  std::atomic<std::size_t> bounded_{0};  // telemetry rows + non-presence updates queued or in flight
+  // Queued or in flight; written under mu_, read anywhere.
+  std::atomic<std::size_t> items_{0};
+  std::atomic<std::size_t> bytes_{0};
+  std::atomic<std::size_t> events_{0};
   std::atomic<bool> failing_{false};
-  std::atomic<std::int64_t> oldest_ms_{0};  // steady-clock ms of the oldest pending chunk, 0 if none
+  std::atomic<std::int64_t> oldest_ms_{
+      0};  // steady-clock ms of the oldest pending chunk, 0 if none
   std::thread thread_;
 };
 

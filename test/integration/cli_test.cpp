@@ -8,12 +8,14 @@
 #include <ctime>
 #include <filesystem>
 #include <fstream>
+#include <future>
 #include <iostream>
 #include <limits>
 #include <nlohmann/json.hpp>
 #include <regex>
 #include <sstream>
 
+#include "core/json_scan.hpp"
 #include "harness.hpp"
 
 using namespace rs1;
@@ -58,10 +60,12 @@ class TempDir {
 
 // rs1ctl with `args`. $RS1_DB is unset unless `env` sets it, so the caller's
 // shell cannot change what a test sees.
-CommandResult ctl(std::vector<std::string> args, Env env = {}, const std::string& cwd = {}) {
+// `stdin_text`, when given, is its standard input.
+CommandResult ctl(std::vector<std::string> args, Env env = {}, const std::string& cwd = {},
+                  const std::optional<std::string>& stdin_text = std::nullopt) {
   args.insert(args.begin(), RS1CTL_PATH);
   env.emplace("RS1_DB", std::nullopt);
-  return run_command(args, env, cwd);
+  return run_command(args, env, cwd, 30s, stdin_text);
 }
 
 std::string show(const std::vector<std::string>& args, const CommandResult& r) {
@@ -409,6 +413,7 @@ TEST_CASE(
   CHECK(ctl({"device", "password", "sensor-001", "--secret", upper}).out == password + "\n");
 
   // The end-to-end path of the README: provision, compute, log in, publish.
+  broker.sync_changes();
   for (Protocol p : {Protocol::v311, Protocol::v5}) {
     auto c = connect_with(broker, "sensor-001", cli_password("sensor-001", secret), p);
     CHECK(c->publish("opticworks/sensor-001/state", R"({"uptime_s":12})", 1) != kNotAuthorizedV5);
@@ -477,6 +482,7 @@ TEST_CASE("cli: device show and list have SPEC §8's shape, with online and stat
   const std::string secret = add_device(db, "dev-a");
   REQUIRE(ctl({"device", "add", "dev-b", "--db", db}).exit_code == 0);  // no model
   const std::int64_t t1 = unix_s();
+  broker.sync_changes();
 
   json a = device_show(db, "dev-a");
   check_device_shape(a);
@@ -545,6 +551,7 @@ TEST_CASE(
   const std::string db = broker.db_path();
   const std::string secret = add_device(db, "dev-a");
   const std::string other_secret = add_device(db, "dev-b");
+  broker.sync_changes();
   auto c = connect_with(broker, "dev-a", cli_password("dev-a", secret), Protocol::v5);
   auto o = connect_with(broker, "dev-b", cli_password("dev-b", other_secret));
 
@@ -577,6 +584,7 @@ TEST_CASE("cli: device delete removes a device, disconnects it and refuses it", 
   Fleet fleet(db);
   const std::string secret = add_device(db, "dev-a");
   add_device(db, "dev-b");
+  broker.sync_changes();
   auto c = connect_with(broker, "dev-a", cli_password("dev-a", secret), Protocol::v5);
   REQUIRE(writer_barrier(*c, fleet, "dev-a"));
 
@@ -615,6 +623,7 @@ TEST_CASE("cli: account add makes an account that logs in, and names never colli
   // Stored as a salted hash only.
   CHECK_FALSE(contains(db_bytes(db), password));
   CHECK_FALSE(contains(db_bytes(db), admin_password));
+  broker.sync_changes();
 
   // The service logs in, reads every device's uplinks; the admin anything.
   MqttClient service("backend-1", Protocol::v5);
@@ -668,6 +677,7 @@ TEST_CASE("cli: telemetry query shows what devices published, oldest first, filt
   Fleet fleet(db);
   const std::string sa = add_device(db, "dev-a");
   const std::string sb = add_device(db, "dev-b");
+  broker.sync_changes();
   auto a = connect_with(broker, "dev-a", cli_password("dev-a", sa));
   auto b = connect_with(broker, "dev-b", cli_password("dev-b", sb));
 
@@ -788,6 +798,7 @@ TEST_CASE("cli: the security log records admin commands without secrets, and acl
   REQUIRE(ctl({"device", "show", "dev-a", "--db", db}).exit_code == 0);
 
   // A denied publish, then a barrier: its acl_violation is committed.
+  broker.sync_changes();
   auto c = connect_with(broker, "dev-a", cli_password("dev-a", secret), Protocol::v5);
   CHECK(c->publish("opticworks/dev-b/state", R"({"spoof":1})", 1) == kNotAuthorizedV5);
   REQUIRE(writer_barrier(*c, fleet, "dev-a"));
@@ -931,12 +942,13 @@ TEST_CASE("cli: usage errors exit 2, failures exit 1 with one line, and neither 
     expect_failure(args, 1);
   }
 
-  // Nothing was written by any of them.
+  // Nothing was written by any of them but, for each failure, its record in
+  // the security log.
   CHECK(fleet.store().devices().find_credentials("dev-a")->secret_hash == hash_before);
   CHECK(ctl_json(db, {"device", "list"}) == devices_before);
   CHECK(ctl_json(db, {"account", "list"}) == accounts_before);
-  // Two list commands just now, and nothing else since.
-  CHECK(fleet.events("admin_api_access").size() == events_before + 2);
+  // The failures and two list commands just now; no usage error.
+  CHECK(fleet.events("admin_api_access").size() == events_before + std::size(failures) + 2);
 
   // Success is 0, including for --help.
   for (const Args& ok :
@@ -949,4 +961,450 @@ TEST_CASE("cli: usage errors exit 2, failures exit 1 with one line, and neither 
     CHECK(r.err.empty());
     CHECK_FALSE(r.out.empty());
   }
+}
+
+namespace {
+
+// A v5 PUBACK for an accepted message (SPEC §5): 0x00, or 0x10 when nobody
+// subscribes.
+bool accepted(int puback) { return puback == 0 || puback == 0x10; }
+
+// The admin_api_access records since `from` (how many the log held before),
+// oldest first, with their details parsed.
+std::vector<json> admin_records(Fleet& fleet, std::size_t from = 0) {
+  std::vector<SecurityEvent> events = fleet.events("admin_api_access");
+  std::reverse(events.begin(), events.end());
+  std::vector<json> out;
+  for (std::size_t i = from; i < events.size(); ++i) {
+    out.push_back(json::parse(events[i].details, nullptr, false));
+  }
+  return out;
+}
+
+// The failure line rs1ctl printed, without "rs1ctl: " and the line end.
+std::string failure_message(const CommandResult& r) {
+  std::string line = r.err;
+  const std::string prefix = "rs1ctl: ";
+  if (line.rfind(prefix, 0) == 0) line.erase(0, prefix.size());
+  if (!line.empty() && line.back() == '\n') line.pop_back();
+  return line;
+}
+
+}  // namespace
+
+TEST_CASE("cli: failed admin commands are in the security log with their error, never a secret",
+          "[cli][security]") {
+  TempDir tmp;
+  const std::string db = tmp / "rs1.db";
+  REQUIRE(ctl({"init", "--db", db}).exit_code == 0);
+  const std::string secret = add_device(db, "dev-a");
+  const json svc = ctl_json(db, {"account", "add", "svc", "--role", "service"});
+  const std::string password = svc.at("password");
+  Fleet fleet(db);
+  const std::size_t before = fleet.events("admin_api_access").size();
+  REQUIRE(before == 3);  // init, device add, account add
+  for (const json& ok : admin_records(fleet)) {
+    INFO(ok.dump());
+    CHECK(ok.at("result") == "ok");
+    CHECK_FALSE(ok.contains("error"));
+  }
+
+  struct Failure {
+    std::vector<std::string> args;
+    std::string command;
+    json args_logged;
+    std::string error_has;
+  };
+  const std::vector<Failure> failures = {
+      {{"device", "show", "nope"}, "device show", {{"id", "nope"}}, "device nope not found"},
+      {{"device", "revoke", "nope"}, "device revoke", {{"id", "nope"}}, "not found"},
+      {{"device", "delete", "nope"}, "device delete", {{"id", "nope"}}, "not found"},
+      {{"device", "add", "dev-a", "--model", "X"},
+       "device add",
+       {{"id", "dev-a"}, {"model", "X"}},
+       "already exists"},
+      {{"device", "add", "svc"}, "device add", {{"id", "svc"}}, "account name"},
+      {{"account", "add", "svc", "--role", "admin"},
+       "account add",
+       {{"name", "svc"}, {"role", "admin"}},
+       "already exists"},
+      {{"account", "add", "dev-a", "--role", "service"},
+       "account add",
+       {{"name", "dev-a"}, {"role", "service"}},
+       "device id"},
+      {{"account", "delete", "nope"}, "account delete", {{"name", "nope"}}, "not found"},
+      {{"diag", "nope"}, "diag", {{"id", "nope"}}, "device nope not found"},
+  };
+  std::vector<std::string> messages;
+  for (const Failure& f : failures) {
+    std::vector<std::string> args = f.args;
+    args.insert(args.end(), {"--db", db});
+    CommandResult r = ctl(args);
+    INFO(show(args, r));
+    CHECK(r.exit_code == 1);
+    CHECK(r.out.empty());
+    CHECK(one_line(r.err));
+    CHECK(contains(r.err, f.error_has));
+    messages.push_back(failure_message(r));
+  }
+
+  // One record per failure, in order, saying what failed and why.
+  std::vector<json> records = admin_records(fleet, before);
+  REQUIRE(records.size() == failures.size());
+  for (std::size_t i = 0; i < failures.size(); ++i) {
+    const json& d = records[i];
+    INFO(d.dump());
+    CHECK(d.at("command") == failures[i].command);
+    CHECK(d.at("args") == failures[i].args_logged);
+    CHECK(d.at("result") == "failed");
+    CHECK(d.at("error") == messages[i]);
+  }
+
+  // A success says so; a failure after a success never carries the secret
+  // the success printed, and no record carries a password.
+  const std::string secret_b = add_device(db, "dev-b");
+  expect_failure({"device", "add", "dev-b", "--db", db}, 1);
+  records = admin_records(fleet, before + failures.size());
+  REQUIRE(records.size() == 2);
+  CHECK(records[0].at("command") == "device add");
+  CHECK(records[0].at("result") == "ok");
+  CHECK_FALSE(records[0].contains("error"));
+  CHECK(records[1].at("result") == "failed");
+  const std::string log = ctl({"security", "log", "--db", db, "--json"}).out;
+  for (const std::string& hidden : {secret, secret_b, password}) {
+    CHECK_FALSE(contains(log, hidden));
+    CHECK_FALSE(contains(db_bytes(db), hidden));
+  }
+
+  // Usage errors and a missing database reach no database: no record.
+  const std::size_t count = fleet.events("admin_api_access").size();
+  expect_failure({"device", "show", "bad/id", "--db", db}, 2);
+  expect_failure({"device", "show", "nope", "--db", tmp / "missing.db"}, 1);
+  CHECK(fleet.events("admin_api_access").size() == count);
+}
+
+TEST_CASE("cli: device password --secret-file reads the secret from a file or standard input",
+          "[cli]") {
+  TempDir tmp;
+  const std::string secret = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+  const std::string expected =
+      password_for_hour(sha256_hex(secret), "dev-a", hour_of(1700000000)) + "\n";
+  auto write = [&](const std::string& name, const std::string& bytes) {
+    std::ofstream(tmp / name, std::ios::binary) << bytes;
+    return tmp / name;
+  };
+  auto password = [&](std::vector<std::string> source,
+                      const std::optional<std::string>& stdin_text = std::nullopt) {
+    std::vector<std::string> args = {"device", "password", "dev-a", "--at", "1700000000"};
+    args.insert(args.end(), source.begin(), source.end());
+    CommandResult r = ctl(args, {}, {}, stdin_text);
+    INFO(show(args, r));
+    CHECK(r.exit_code == 0);
+    CHECK(r.err.empty());
+    return r.out;
+  };
+  REQUIRE(password({"--secret", secret}) == expected);
+
+  // From a file: with or without a line end, in either case.
+  std::string upper = secret;
+  std::transform(upper.begin(), upper.end(), upper.begin(), ::toupper);
+  CHECK(password({"--secret-file", write("lf", secret + "\n")}) == expected);
+  CHECK(password({"--secret-file", write("bare", secret)}) == expected);
+  CHECK(password({"--secret-file", write("crlf", secret + "\r\n")}) == expected);
+  CHECK(password({"--secret-file", write("upper", upper + "\n")}) == expected);
+  // "-" is standard input.
+  CHECK(password({"--secret-file", "-"}, secret + "\n") == expected);
+  CHECK(password({"--secret-file", "-"}, secret) == expected);
+  {
+    json pw = json::parse(password({"--secret-file", "-", "--json"}, secret + "\n"));
+    CHECK(pw.at("password") == expected.substr(0, 64));
+    CHECK(pw.at("hour") == 1700000000 / 3600);
+  }
+
+  // What cannot be read, or is no secret: exit 1, one line naming the file
+  // and never what it holds.
+  const std::string not_hex = "zz" + secret.substr(2);
+  const std::string not_hex_file = write("not-hex", not_hex + "\n");
+  const std::string big_file = write("big", std::string(100000, 'a'));
+  const std::string two_lines = write("two-lines", secret + "\n" + secret + "\n");
+  for (const std::string& file :
+       {tmp / "missing", tmp.path(), not_hex_file, big_file, two_lines, write("empty", "")}) {
+    std::vector<std::string> args = {"device", "password", "dev-a", "--secret-file", file};
+    CommandResult r = ctl(args);
+    INFO(show(args, r));
+    CHECK(r.exit_code == 1);
+    CHECK(r.out.empty());
+    CHECK(one_line(r.err));
+    CHECK(contains(r.err, file));
+    CHECK_FALSE(contains(r.err, secret));
+    CHECK_FALSE(contains(r.err, not_hex));
+  }
+  for (const std::string& input : {std::string(), not_hex + "\n"}) {
+    std::vector<std::string> args = {"device", "password", "dev-a", "--secret-file", "-"};
+    CommandResult r = ctl(args, {}, {}, input);
+    INFO(show(args, r));
+    CHECK(r.exit_code == 1);
+    CHECK(r.out.empty());
+    CHECK(one_line(r.err));
+    CHECK(contains(r.err, "standard input"));
+    CHECK_FALSE(contains(r.err, not_hex));
+  }
+
+  // Exactly one of --secret and --secret-file: a usage error otherwise.
+  expect_failure({"device", "password", "dev-a", "--secret", secret, "--secret-file",
+                  write("also", secret)},
+                 2);
+  expect_failure({"device", "password", "dev-a"}, 2);
+  expect_failure({"device", "password", "dev-a", "--secret-file"}, 2);
+}
+
+TEST_CASE("cli: telemetry payloads and device state are printed exactly as the device sent them",
+          "[cli][mqtt]") {
+  BrokerRunner broker(kFastFlush);
+  const std::string db = broker.db_path();
+  Fleet fleet(db);
+  const std::string secret = add_device(db, "dev-a");
+  broker.sync_changes();
+  auto c = connect_with(broker, "dev-a", cli_password("dev-a", secret), Protocol::v5);
+
+  // Valid RFC 8259, beyond what a double holds. (The broker accepts a state
+  // with 1e400 in it only as far as its firmware_version parse allows.)
+  const std::string huge = R"({"a":1e400})";
+  const std::string digits = R"({"n":123456789012345678901234567890,"s":"x"})";
+  const std::string state = R"({"mode":"idle","n":-123456789012345678901234567890,"f":1E-2})";
+  CHECK(accepted(c->publish("opticworks/dev-a/telemetry/env", huge, 1)));
+  CHECK(accepted(c->publish("opticworks/dev-a/telemetry/env", digits, 1)));
+  CHECK(accepted(c->publish("opticworks/dev-a/state", state, 1)));
+  REQUIRE(wait_until([&] { return fleet.telemetry_count("dev-a") == 2; }, 3s));
+  REQUIRE(wait_until(
+      [&] {
+        auto d = fleet.device("dev-a");
+        return d && d->state == state;
+      },
+      3s));
+
+  // The output is valid JSON (checked by the strict validator: a double
+  // parser would refuse 1e400) holding each payload byte for byte.
+  auto valid_json = [](const std::string& out) {
+    return is_json_object("{\"document\":" + out + "}");
+  };
+  for (const bool as_json : {true, false}) {
+    CAPTURE(as_json);
+    std::vector<std::string> args = {"telemetry", "query", "--device", "dev-a", "--db", db};
+    if (as_json) args.push_back("--json");
+    CommandResult r = ctl(args);
+    INFO(show(args, r));
+    REQUIRE(r.exit_code == 0);
+    CHECK(contains(r.out, huge));
+    CHECK(contains(r.out, digits));
+    if (as_json) {
+      CHECK(valid_json(r.out));
+      CHECK(contains(r.out, "\"payload\": " + huge));
+      CHECK_FALSE(contains(r.out, "null"));
+      CHECK(count_lines_with(r.out, "\"payload\"") == 2);
+    }
+  }
+  for (const std::vector<std::string>& words :
+       {std::vector<std::string>{"device", "show", "dev-a"}, {"device", "list"}}) {
+    std::vector<std::string> args = words;
+    args.insert(args.end(), {"--db", db, "--json"});
+    CommandResult r = ctl(args);
+    INFO(show(args, r));
+    REQUIRE(r.exit_code == 0);
+    CHECK(valid_json(r.out));
+    CHECK(contains(r.out, "\"state\": " + state));
+  }
+  CommandResult text = ctl({"device", "show", "dev-a", "--db", db});
+  CHECK(contains(text.out, state));
+}
+
+TEST_CASE("cli: diag stores a request for the device and prints its id", "[cli][diag]") {
+  TempDir tmp;
+  const std::string db = tmp / "rs1.db";
+  REQUIRE(ctl({"init", "--db", db}).exit_code == 0);
+  add_device(db, "dev-a");
+  add_device(db, "dev-b");
+  Fleet fleet(db);
+
+  const std::int64_t t0 = unix_s();
+  json printed = ctl_json(db, {"diag", "dev-a", "--what", "wifi,uptime"});
+  const std::int64_t t1 = unix_s();
+  REQUIRE(printed.is_object());
+  CHECK(printed.size() == 1);
+  REQUIRE(printed.at("request_id").is_string());
+  const std::string id = printed["request_id"];
+  CHECK(is_hex(id, 32, 32));
+  std::optional<DiagRequest> stored = fleet.store().diag().get(id);
+  REQUIRE(stored);
+  CHECK(stored->device_id == "dev-a");
+  CHECK(stored->what == std::vector<std::string>{"wifi", "uptime"});
+  CHECK(stored->created_at >= t0);
+  CHECK(stored->created_at <= t1);
+  CHECK(stored->expires_at == stored->created_at + kDiagTtlS);
+  CHECK_FALSE(stored->sent_at);
+
+  // Text mode: the id alone; no --what asks for nothing in particular.
+  CommandResult text = ctl({"diag", "dev-a", "--db", db});
+  INFO(show({"diag", "dev-a"}, text));
+  REQUIRE(text.exit_code == 0);
+  CHECK(text.err.empty());
+  REQUIRE(text.out.size() == 33);
+  const std::string id2 = text.out.substr(0, 32);
+  CHECK(is_hex(id2, 32, 32));
+  CHECK(id2 != id);
+  REQUIRE(fleet.store().diag().get(id2));
+  CHECK(fleet.store().diag().get(id2)->what.empty());
+  CHECK(fleet.store().diag().pending(unix_s()).size() == 2);
+
+  // The security log has it, with what was asked.
+  std::vector<json> records = admin_records(fleet);
+  REQUIRE(records.size() >= 2);
+  const json& asked = records[records.size() - 2];
+  CHECK(asked.at("command") == "diag");
+  CHECK(asked.at("args") == json({{"id", "dev-a"}, {"what", "wifi,uptime"}}));
+  CHECK(asked.at("result") == "ok");
+
+  // An unknown device: exit 1, one line, nothing stored.
+  {
+    std::vector<std::string> args = {"diag", "nope", "--db", db};
+    CommandResult r = ctl(args);
+    INFO(show(args, r));
+    CHECK(r.exit_code == 1);
+    CHECK(r.out.empty());
+    CHECK(one_line(r.err));
+    CHECK(contains(r.err, "nope"));
+  }
+  // Usage errors.
+  for (const std::vector<std::string>& bad :
+       {std::vector<std::string>{"diag"},
+        {"diag", "bad/id"},
+        {"diag", "dev-a", "--what", "a,,b"},
+        {"diag", "dev-a", "--what", ",a"},
+        {"diag", "dev-a", "--wait", "0"},
+        {"diag", "dev-a", "--wait", "soon"},
+        {"diag", "dev-a", "--wait"}}) {
+    std::vector<std::string> args = bad;
+    args.insert(args.end(), {"--db", db});
+    expect_failure(args, 2);
+  }
+  CHECK(fleet.store().diag().pending(unix_s()).size() == 2);
+
+  // At most kDiagHeldPerDevice waiting per device: the next one is refused,
+  // another device's is not.
+  for (std::size_t i = 2; i < kDiagHeldPerDevice; ++i) {
+    CHECK(ctl({"diag", "dev-a", "--db", db}).exit_code == 0);
+  }
+  {
+    std::vector<std::string> args = {"diag", "dev-a", "--what", "wifi", "--db", db, "--json"};
+    CommandResult r = ctl(args);
+    INFO(show(args, r));
+    CHECK(r.exit_code == 1);
+    CHECK(r.out.empty());
+    CHECK(one_line(r.err));
+    CHECK(contains(r.err, std::to_string(kDiagHeldPerDevice)));
+  }
+  auto waiting_for = [&](const std::string& device) {
+    std::size_t n = 0;
+    for (const DiagRequest& r : fleet.store().diag().pending(unix_s())) {
+      if (r.device_id == device) ++n;
+    }
+    return n;
+  };
+  CHECK(waiting_for("dev-a") == kDiagHeldPerDevice);
+  CHECK(ctl({"diag", "dev-b", "--db", db}).exit_code == 0);
+  CHECK(waiting_for("dev-b") == 1);
+}
+
+TEST_CASE("cli: diag --wait exits 1 when the device does not answer in time", "[cli][diag]") {
+  TempDir tmp;
+  const std::string db = tmp / "rs1.db";
+  REQUIRE(ctl({"init", "--db", db}).exit_code == 0);
+  add_device(db, "dev-a");
+  Fleet fleet(db);
+  for (const bool as_json : {false, true}) {
+    CAPTURE(as_json);
+    std::vector<std::string> args = {"diag", "dev-a", "--wait", "1", "--db", db};
+    if (as_json) args.push_back("--json");
+    const auto t0 = std::chrono::steady_clock::now();
+    CommandResult r = ctl(args);
+    const auto elapsed = std::chrono::steady_clock::now() - t0;
+    INFO(show(args, r));
+    CHECK(r.exit_code == 1);
+    CHECK(r.out.empty());
+    CHECK(r.err == "rs1ctl: no answer from dev-a within 1 s\n");
+    CHECK(elapsed >= 1s);
+    CHECK(elapsed < 5s);
+  }
+  // The requests stay for the device to pick up later.
+  CHECK(fleet.store().diag().pending(unix_s()).size() == 2);
+  std::vector<json> records = admin_records(fleet);
+  REQUIRE_FALSE(records.empty());
+  CHECK(records.back().at("command") == "diag");
+  CHECK(records.back().at("result") == "failed");
+  CHECK(records.back().at("error") == "no answer from dev-a within 1 s");
+}
+
+TEST_CASE("cli: diag --wait prints the device's answer on telemetry/diag", "[cli][diag][mqtt]") {
+  BrokerRunner broker(kFastFlush);
+  const std::string db = broker.db_path();
+  Fleet fleet(db);
+  const std::string secret = add_device(db, "dev-a");
+  const std::string other_secret = add_device(db, "dev-b");
+  broker.sync_changes();
+  // Neither subscribes to diag/request, so the request stays pending in the
+  // database, where this test (playing the device) finds its id.
+  auto dev = connect_with(broker, "dev-a", cli_password("dev-a", secret), Protocol::v5);
+  auto other = connect_with(broker, "dev-b", cli_password("dev-b", other_secret), Protocol::v5);
+
+  const std::vector<std::string> args = {"diag", "dev-a", "--what", "wifi",
+                                         "--wait", "15",   "--db",   db,
+                                         "--json"};
+  // No assertion on this thread until the command has ended (Catch2 is not
+  // thread-safe), only plain calls.
+  auto running = std::async(std::launch::async, [&] { return ctl(args); });
+  std::optional<DiagRequest> request;
+  const bool found = wait_until(
+      [&] {
+        for (const DiagRequest& r : fleet.store().diag().pending(unix_s())) {
+          if (r.device_id == "dev-a") request = r;
+        }
+        return request.has_value();
+      },
+      10s, 50ms);
+  const std::string id = request ? request->request_id : std::string("none");
+  // What must not count: another request's answer, another device's answer
+  // naming ours, ours on another metric, and a nested request_id.
+  const std::string answer =
+      R"({"request_id":")" + id + R"(","wifi":{"rssi":-61},"n":123456789012345678901234567890})";
+  std::vector<int> acks;
+  if (found) {
+    acks.push_back(dev->publish("opticworks/dev-a/telemetry/diag",
+                                R"({"request_id":"someone-else","wifi":{}})", 1));
+    acks.push_back(other->publish("opticworks/dev-b/telemetry/diag",
+                                  R"({"request_id":")" + id + R"("})", 1));
+    acks.push_back(dev->publish("opticworks/dev-a/telemetry/env",
+                                R"({"request_id":")" + id + R"("})", 1));
+    acks.push_back(dev->publish("opticworks/dev-a/telemetry/diag",
+                                R"({"inner":{"request_id":")" + id + R"("}})", 1));
+    std::this_thread::sleep_for(500ms);  // the command sees these first
+    acks.push_back(dev->publish("opticworks/dev-a/telemetry/diag", answer, 1));
+  }
+  CommandResult r = running.get();
+
+  INFO(show(args, r));
+  REQUIRE(found);
+  CHECK(request->what == std::vector<std::string>{"wifi"});
+  CHECK(acks.size() == 5);
+  for (int ack : acks) CHECK(accepted(ack));
+  REQUIRE(r.exit_code == 0);
+  CHECK(r.err.empty());
+  // The answer as the device sent it, byte for byte, in valid JSON.
+  CHECK(is_json_object(r.out));
+  CHECK(contains(r.out, "\"answer\": " + answer));
+  json doc = json::parse(r.out, nullptr, false);
+  REQUIRE(doc.is_object());
+  CHECK(doc.size() == 2);
+  CHECK(doc.at("request_id") == id);
+  CHECK(doc.at("answer").at("request_id") == id);
+  CHECK(doc.at("answer").at("wifi") == json({{"rssi", -61}}));
 }

@@ -11,6 +11,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <catch2/catch.hpp>
 #include <cerrno>
 #include <csignal>
@@ -224,6 +225,7 @@ void BrokerRunner::write_conf() {
          "log_type notice\n"
          "log_type information\n"
          "set_tcp_nodelay true\n";
+  out << "max_packet_size " << config_.max_packet_size << "\n";
   if (config_.keep_user && ::geteuid() == 0) {
     out << "# Started as root, mosquitto drops to user `mosquitto` unless `user` is\n"
            "# root; the test made this directory and database as root and must keep\n"
@@ -401,7 +403,8 @@ bool BrokerRunner::running() { return pid_ > 0 && !reap(false, 0ms); }
 
 CommandResult run_command(const std::vector<std::string>& argv_in,
                           const std::map<std::string, std::optional<std::string>>& env_changes,
-                          const std::string& cwd, Millis timeout) {
+                          const std::string& cwd, Millis timeout,
+                          const std::optional<std::string>& stdin_text) {
   REQUIRE(!argv_in.empty());
   // Everything the child needs is built before fork (the test has threads).
   std::vector<std::string> args = argv_in;
@@ -427,6 +430,13 @@ CommandResult run_command(const std::vector<std::string>& argv_in,
   REQUIRE(::pipe2(err_pipe, O_CLOEXEC) == 0);
   int null_fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
   REQUIRE(null_fd >= 0);
+  // Standard input from a pipe we feed while reading the output, so neither
+  // side can fill its pipe and wait for the other.
+  int in_pipe[2] = {-1, -1};
+  if (stdin_text) {
+    REQUIRE(::pipe2(in_pipe, O_CLOEXEC) == 0);
+    REQUIRE(::fcntl(in_pipe[1], F_SETFL, O_NONBLOCK) == 0);
+  }
   const pid_t parent = ::getpid();
 
   pid_t pid = ::fork();
@@ -434,7 +444,7 @@ CommandResult run_command(const std::vector<std::string>& argv_in,
   if (pid == 0) {
     ::prctl(PR_SET_PDEATHSIG, SIGKILL);
     if (::getppid() != parent) ::_exit(127);
-    ::dup2(null_fd, 0);
+    ::dup2(stdin_text ? in_pipe[0] : null_fd, 0);
     ::dup2(out_pipe[1], 1);
     ::dup2(err_pipe[1], 2);
     ::signal(SIGPIPE, SIG_DFL);
@@ -445,6 +455,14 @@ CommandResult run_command(const std::vector<std::string>& argv_in,
   ::close(null_fd);
   ::close(out_pipe[1]);
   ::close(err_pipe[1]);
+  std::size_t stdin_written = 0;
+  if (stdin_text) {
+    ::close(in_pipe[0]);
+    if (stdin_text->empty()) {
+      ::close(in_pipe[1]);
+      in_pipe[1] = -1;
+    }
+  }
 
   CommandResult result;
   const auto deadline = std::chrono::steady_clock::now() + timeout;
@@ -459,7 +477,19 @@ CommandResult run_command(const std::vector<std::string>& argv_in,
       ::kill(pid, SIGKILL);
       break;
     }
-    int n = ::poll(fds, 2, static_cast<int>(left.count()));
+    if (in_pipe[1] >= 0) {
+      // Whatever fits now; the rest on a later turn (at most every 10 ms).
+      ssize_t w = ::write(in_pipe[1], stdin_text->data() + stdin_written,
+                          stdin_text->size() - stdin_written);
+      if (w > 0) stdin_written += static_cast<std::size_t>(w);
+      if (stdin_written == stdin_text->size() || (w < 0 && errno != EAGAIN && errno != EINTR)) {
+        ::close(in_pipe[1]);  // done, or the program closed its end (EPIPE)
+        in_pipe[1] = -1;
+      }
+    }
+    const int wait_ms = in_pipe[1] >= 0 ? std::min<int>(10, static_cast<int>(left.count()))
+                                        : static_cast<int>(left.count());
+    int n = ::poll(fds, 2, wait_ms);
     if (n < 0 && errno != EINTR) break;
     for (int i = 0; i < 2; ++i) {
       if (fds[i].fd < 0 || (fds[i].revents & (POLLIN | POLLHUP | POLLERR)) == 0) continue;
@@ -477,6 +507,7 @@ CommandResult run_command(const std::vector<std::string>& argv_in,
   for (auto& p : fds) {
     if (p.fd >= 0) ::close(p.fd);
   }
+  if (in_pipe[1] >= 0) ::close(in_pipe[1]);
   int raw = 0;
   while (::waitpid(pid, &raw, 0) < 0 && errno == EINTR) {
   }
@@ -500,10 +531,10 @@ void lib_init_once() {
 }
 }  // namespace
 
-MqttClient::MqttClient(std::string client_id, Protocol protocol)
+MqttClient::MqttClient(std::string client_id, Protocol protocol, bool clean_session)
     : client_id_(std::move(client_id)), protocol_(protocol) {
   lib_init_once();
-  mosq_ = mosquitto_new(client_id_.empty() ? nullptr : client_id_.c_str(), true, this);
+  mosq_ = mosquitto_new(client_id_.empty() ? nullptr : client_id_.c_str(), clean_session, this);
   REQUIRE(mosq_ != nullptr);
   mosquitto_threaded_set(mosq_, true);
   mosquitto_int_option(mosq_, MOSQ_OPT_PROTOCOL_VERSION,

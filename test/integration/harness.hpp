@@ -62,6 +62,8 @@ struct BrokerConfig {
   // RLIMIT_FSIZE soft limit for the broker, with SIGXFSZ ignored so a write
   // past it fails with EFBIG instead of killing mosquitto.
   std::optional<rlim_t> file_size_limit;
+  // As in broker-config/: a full device payload plus topic and headers.
+  std::size_t max_packet_size = 69632;
 };
 
 // A configuration with just these plugin options.
@@ -137,11 +139,12 @@ struct CommandResult {
 
 // Runs argv[0] (a path) with argv, this process's environment changed by
 // `env` (NAME -> value; std::nullopt removes NAME), in `cwd` when given, and
-// no standard input. Killed after `timeout`. Fails the test on a sanitizer
-// report in its stderr.
+// `stdin_text` as its standard input (none: /dev/null). Killed after
+// `timeout`. Fails the test on a sanitizer report in its stderr.
 CommandResult run_command(const std::vector<std::string>& argv,
                           const std::map<std::string, std::optional<std::string>>& env = {},
-                          const std::string& cwd = {}, Millis timeout = 30s);
+                          const std::string& cwd = {}, Millis timeout = 30s,
+                          const std::optional<std::string>& stdin_text = std::nullopt);
 
 // ---------------------------------------------------------------- clients
 
@@ -161,7 +164,10 @@ class MqttClient {
   static constexpr int kNoAnswer = -1;  // timed out, or the connection ended first
   static constexpr int kNotSent = -2;   // libmosquitto refused to send
 
-  explicit MqttClient(std::string client_id, Protocol protocol = Protocol::v311);
+  // clean_session false: a persistent session (3.1.1), which the broker
+  // keeps with its subscriptions and queued QoS 1 messages while offline.
+  explicit MqttClient(std::string client_id, Protocol protocol = Protocol::v311,
+                      bool clean_session = true);
   ~MqttClient();
   MqttClient(const MqttClient&) = delete;
   MqttClient& operator=(const MqttClient&) = delete;

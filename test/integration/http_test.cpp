@@ -4,6 +4,7 @@
 #include <arpa/inet.h>
 #include <httplib.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -13,11 +14,18 @@
 #include <cctype>
 #include <cerrno>
 #include <cstring>
+#include <fstream>
+#include <future>
 #include <map>
+#include <mutex>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
 #include "harness.hpp"
+#include "http/http_listener.hpp"
+#include "http/ops_routes.hpp"
+#include "http/routes.hpp"
+#include "runtime/metrics.hpp"
 
 using namespace rs1;
 using namespace rs1::it;
@@ -333,4 +341,301 @@ TEST_CASE("http: a busy HTTP port stops the broker at start with one line naming
   BrokerRunner broker(opts({{"http_listen", where}}), BrokerRunner::Start::later);
   expect_startup_failure(broker, {where});
   ::close(fd);
+}
+
+// ---------------------------------------------------------------- limits
+
+namespace {
+
+// A raw TCP connection to the HTTP port, from `source` (any 127.x.y.z is on
+// loopback), for what httplib::Client will not do: dribble a request, send
+// 60 MB of headers, or say nothing at all.
+class RawHttp {
+ public:
+  RawHttp(int port, const char* source = "127.0.0.1") {
+    fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd_ < 0) return;
+    sockaddr_in from{};
+    from.sin_family = AF_INET;
+    ::inet_pton(AF_INET, source, &from.sin_addr);
+    sockaddr_in to{};
+    to.sin_family = AF_INET;
+    to.sin_port = htons(static_cast<std::uint16_t>(port));
+    ::inet_pton(AF_INET, "127.0.0.1", &to.sin_addr);
+    timeval tv{5, 0};
+    ::setsockopt(fd_, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+    if (::bind(fd_, reinterpret_cast<sockaddr*>(&from), sizeof from) != 0 ||
+        ::connect(fd_, reinterpret_cast<sockaddr*>(&to), sizeof to) != 0) {
+      ::close(fd_);
+      fd_ = -1;
+    }
+  }
+  ~RawHttp() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  RawHttp(const RawHttp&) = delete;
+  RawHttp& operator=(const RawHttp&) = delete;
+
+  bool ok() const { return fd_ >= 0; }
+  // False once the peer is gone (EPIPE, ECONNRESET) or the send timed out.
+  bool send(const std::string& bytes) {
+    std::size_t off = 0;
+    while (off < bytes.size()) {
+      ssize_t n = ::send(fd_, bytes.data() + off, bytes.size() - off, MSG_NOSIGNAL);
+      if (n <= 0) return false;
+      off += static_cast<std::size_t>(n);
+    }
+    return true;
+  }
+  // Something to read, or the end of the stream, within `timeout`.
+  bool readable(Millis timeout) {
+    pollfd p{fd_, POLLIN, 0};
+    return ::poll(&p, 1, static_cast<int>(timeout.count())) > 0;
+  }
+  // Everything until the server closes the connection (true), or until
+  // `timeout` passes with the connection still open (false).
+  bool read_until_closed(Millis timeout) {
+    const auto end = std::chrono::steady_clock::now() + timeout;
+    char buf[4096];
+    for (;;) {
+      auto left = std::chrono::duration_cast<Millis>(end - std::chrono::steady_clock::now());
+      if (left.count() <= 0 || !readable(left)) return false;
+      ssize_t n = ::recv(fd_, buf, sizeof buf, 0);
+      if (n <= 0) return true;
+      received_.append(buf, static_cast<std::size_t>(n));
+    }
+  }
+  // The status of the first answer read so far, 0 if none.
+  int status() const {
+    if (received_.compare(0, 9, "HTTP/1.1 ") != 0 || received_.size() < 12) return 0;
+    return std::atoi(received_.substr(9, 3).c_str());
+  }
+  const std::string& received() const { return received_; }
+
+ private:
+  int fd_ = -1;
+  std::string received_;
+};
+
+// GET `path` on a raw connection from `source`: the status, 0 for no
+// answer within 5 s.
+int raw_get(int port, const std::string& path, const char* source) {
+  RawHttp c(port, source);
+  if (!c.ok() || !c.send("GET " + path + " HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")) {
+    return 0;
+  }
+  c.read_until_closed(5s);
+  return c.status();
+}
+
+// The resident set of a process in KiB (VmRSS of /proc/<pid>/status).
+long rss_kib(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+  for (std::string line; std::getline(in, line);) {
+    if (line.rfind("VmRSS:", 0) == 0) return std::stol(line.substr(6));
+  }
+  return -1;
+}
+
+using Clock = std::chrono::steady_clock;
+double seconds_since(Clock::time_point t) {
+  return std::chrono::duration<double>(Clock::now() - t).count();
+}
+
+}  // namespace
+
+TEST_CASE(
+    "http: ten clients dribbling header lines neither starve /metrics and /healthz "
+    "nor outlast the request-head deadline",
+    "[http][limits]") {
+  HttpConfig h;
+  BrokerRunner broker(h.config);
+  constexpr int kSlow = 10;
+  std::vector<std::unique_ptr<RawHttp>> slow;
+  for (int i = 0; i < kSlow; ++i) {
+    slow.push_back(std::make_unique<RawHttp>(h.http_port));
+    REQUIRE(slow.back()->ok());
+    REQUIRE(slow.back()->send("GET /metrics HTTP/1.1\r\nHost: x\r\n"));
+  }
+  const auto started = Clock::now();
+  // One header line every 2 s on each, well inside any per-read timeout, until
+  // the server answers or closes.
+  std::atomic<bool> stop{false};
+  std::thread dribbler([&] {
+    for (int line = 0; !stop; ++line) {
+      for (auto& c : slow) {
+        if (!c->readable(0ms)) c->send("X-Slow-" + std::to_string(line) + ": 1\r\n");
+      }
+      for (int i = 0; i < 20 && !stop; ++i) std::this_thread::sleep_for(100ms);
+    }
+  });
+  struct StopDribbler {
+    std::atomic<bool>& stop;
+    std::thread& t;
+    ~StopDribbler() {
+      stop = true;
+      t.join();
+    }
+  } stop_dribbler{stop, dribbler};
+
+  std::this_thread::sleep_for(3s);  // every slow connection is being served by now
+  for (int round = 0; round < 3; ++round) {
+    for (const std::string path : {"/metrics", "/healthz"}) {
+      CAPTURE(round, path);
+      auto t = Clock::now();
+      Response r = http_get(h.http_port, path);
+      const double took = seconds_since(t);
+      CHECK(r.status == 200);
+      CHECK(took < 2.0);
+    }
+  }
+  // The slow ones are still held (they are under the per-address cap) …
+  std::size_t open_now = 0;
+  for (auto& c : slow) open_now += c->readable(0ms) ? 0 : 1;
+  CHECK(open_now == kSlow);
+  // … and cut off once their head has taken 10 s, however often they send.
+  std::size_t cut_off = 0, timed_out = 0;
+  for (auto& c : slow) {
+    auto left = std::chrono::duration_cast<Millis>(started + 14s - Clock::now());
+    if (c->read_until_closed(std::max(left, Millis(0)))) ++cut_off;
+    if (c->status() == 408) ++timed_out;
+  }
+  INFO("cut off after " << seconds_since(started) << " s");
+  CHECK(cut_off == kSlow);
+  CHECK(timed_out == kSlow);
+  CHECK(seconds_since(started) >= 8.0);
+}
+
+TEST_CASE("http: a request with 60 MB of headers is refused with 431 and does not grow the broker",
+          "[http][limits]") {
+  HttpConfig h;
+  BrokerRunner broker(h.config);
+  REQUIRE(http_get(h.http_port, "/metrics").status == 200);  // threads and pages warmed up
+  const long before = rss_kib(broker.pid());
+  REQUIRE(before > 0);
+
+  RawHttp c(h.http_port);
+  REQUIRE(c.ok());
+  std::atomic<std::size_t> sent{0};
+  std::thread sender([&] {
+    if (!c.send("GET /metrics HTTP/1.1\r\nHost: x\r\n")) return;
+    const std::string pad(1000, 'x');
+    for (int i = 0; sent < 60u * 1000 * 1000; ++i) {
+      std::string line = "X-Pad-" + std::to_string(i) + ": " + pad + "\r\n";
+      if (!c.send(line)) return;
+      sent += line.size();
+    }
+    c.send("\r\n");
+  });
+  const bool closed = c.read_until_closed(30s);
+  sender.join();
+  const long after = rss_kib(broker.pid());
+  INFO("sent " << sent << " bytes; answer: " << c.received().substr(0, 200));
+  INFO("broker RSS " << before << " KiB before, " << after << " KiB after");
+  CHECK(closed);
+  CHECK(c.status() == 431);
+  CHECK(contains(c.received(), "application/problem+json"));
+  CHECK(sent < 60u * 1000 * 1000);  // refused before the end of the head
+  CHECK(after - before < 8 * 1024);
+  CHECK(http_get(h.http_port, "/metrics").status == 200);
+}
+
+TEST_CASE(
+    "http: idle connections past the per-address cap are closed and do not starve "
+    "another address",
+    "[http][limits]") {
+  HttpConfig h;
+  BrokerRunner broker(h.config);
+  constexpr int kIdle = 40;  // the cap is 16
+  std::vector<std::unique_ptr<RawHttp>> idle;
+  for (int i = 0; i < kIdle; ++i) {
+    idle.push_back(std::make_unique<RawHttp>(h.http_port, "127.0.0.1"));
+    REQUIRE(idle.back()->ok());
+  }
+  std::this_thread::sleep_for(500ms);
+  auto t = Clock::now();
+  const int status = raw_get(h.http_port, "/metrics", "127.0.0.2");
+  const double took = seconds_since(t);
+  CHECK(status == 200);
+  CHECK(took < 2.0);
+  // Those past the cap were closed at once; the cap's worth still wait.
+  std::size_t closed = 0;
+  for (auto& c : idle) closed += c->read_until_closed(100ms) ? 1 : 0;
+  CHECK(closed == kIdle - 16);
+}
+
+TEST_CASE("http: unknown paths and wrong methods are RFC 9457 problems", "[http][errors]") {
+  HttpConfig h;
+  BrokerRunner broker(h.config);
+  Response r = http_get(h.http_port, "/nothing");
+  CHECK(r.status == 404);
+  CHECK(r.content_type == "application/problem+json");
+  json p = json::parse(r.body, nullptr, false);
+  INFO(r.body);
+  REQUIRE(p.is_object());
+  CHECK(p.value("status", 0) == 404);
+  CHECK(p.value("title", "") == "Not Found");
+  CHECK(p.contains("type"));
+  CHECK(p.contains("detail"));
+
+  httplib::Client client("127.0.0.1", h.http_port);
+  client.set_read_timeout(5, 0);
+  auto post = client.Post("/metrics", "x", "text/plain");
+  REQUIRE(post);
+  CHECK(post->status == 405);
+  CHECK(post->get_header_value("Allow") == "GET, HEAD");
+  CHECK(post->get_header_value("Content-Type") == "application/problem+json");
+  json q = json::parse(post->body, nullptr, false);
+  REQUIRE(q.is_object());
+  CHECK(q.value("status", 0) == 405);
+}
+
+TEST_CASE("http: a listener destroyed right after it was started stops, 200 times over",
+          "[http][startup]") {
+  auto registry = std::make_shared<MetricRegistry>();
+  auto done = std::make_shared<std::promise<void>>();
+  auto finished = done->get_future();
+  // On a thread of its own: a hang fails the test instead of blocking it.
+  std::thread([registry, done] {
+    for (int i = 0; i < 200; ++i) {
+      HttpListener listener(HostPort{"127.0.0.1", 0});
+      mount_ops_routes(listener.routes(), *registry, [](std::string&) { return true; });
+      listener.start();
+    }
+    done->set_value();
+  }).detach();
+  REQUIRE(finished.wait_for(30s) == std::future_status::ready);
+}
+
+TEST_CASE("http: a handler that throws is a 500 problem and the listener serves on",
+          "[http][errors]") {
+  std::mutex mu;
+  std::vector<std::string> logged;
+  HttpListener listener(HostPort{"127.0.0.1", 0}, [&](LogLevel, const std::string& line) {
+    std::lock_guard<std::mutex> lock(mu);
+    logged.push_back(line);
+  });
+  listener.routes()
+      .get("/boom", [](const httplib::Request&,
+                       httplib::Response&) { throw std::runtime_error("disk on fire"); })
+      .get("/odd", [](const httplib::Request&, httplib::Response&) { throw 42; })
+      .get("/fine", [](const httplib::Request&, httplib::Response& res) {
+        res.set_content("fine", "text/plain");
+      });
+  listener.start();
+  for (const std::string path : {"/boom", "/odd"}) {
+    CAPTURE(path);
+    Response r = http_get(listener.port(), path);
+    CHECK(r.status == 500);
+    CHECK(r.content_type == "application/problem+json");
+    json p = json::parse(r.body, nullptr, false);
+    REQUIRE(p.is_object());
+    CHECK(p.value("status", 0) == 500);
+    CHECK_FALSE(contains(r.body, "disk on fire"));  // the log has it, the client does not
+  }
+  CHECK(http_get(listener.port(), "/fine").body == "fine");
+  std::lock_guard<std::mutex> lock(mu);
+  REQUIRE(logged.size() == 2);
+  CHECK(contains(logged[0], "GET /boom"));
+  CHECK(contains(logged[0], "disk on fire"));
 }

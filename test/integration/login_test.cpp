@@ -33,6 +33,7 @@ TEST_CASE("login: a device's password for the current hour is accepted", "[login
   BrokerRunner broker;
   Fleet fleet(broker.db_path());
   Device dev = fleet.add_device("dev-a");
+  broker.sync_changes();
   CHECK(login(broker, dev, dev.password(), Protocol::v311) == 0);
   CHECK(login(broker, dev, dev.password(), Protocol::v5) == 0);
 }
@@ -41,6 +42,7 @@ TEST_CASE("login: the previous hour's password is accepted", "[login]") {
   BrokerRunner broker;
   Fleet fleet(broker.db_path());
   Device dev = fleet.add_device("dev-a");
+  broker.sync_changes();
   CHECK(login(broker, dev, dev.password(-1), Protocol::v311) == 0);
   CHECK(login(broker, dev, dev.password(-1), Protocol::v5) == 0);
 }
@@ -49,6 +51,7 @@ TEST_CASE("login: a password two hours old is refused", "[login]") {
   BrokerRunner broker;
   Fleet fleet(broker.db_path());
   Device dev = fleet.add_device("dev-a");
+  broker.sync_changes();
   CHECK(login(broker, dev, dev.password(-2), Protocol::v311) == kNotAuthorized311);
   CHECK(login(broker, dev, dev.password(-2), Protocol::v5) == kNotAuthorizedV5);
 }
@@ -57,6 +60,7 @@ TEST_CASE("login: the next hour's password is refused by default", "[login]") {
   BrokerRunner broker;
   Fleet fleet(broker.db_path());
   Device dev = fleet.add_device("dev-a");
+  broker.sync_changes();
   CHECK(login(broker, dev, dev.password(+1)) == kNotAuthorized311);
   CHECK(login(broker, dev, dev.password(+1), Protocol::v5) == kNotAuthorizedV5);
 }
@@ -65,6 +69,7 @@ TEST_CASE("login: the next hour's password is accepted with clock_skew_ahead", "
   BrokerRunner broker(opts({{"clock_skew_ahead", "true"}}));
   Fleet fleet(broker.db_path());
   Device dev = fleet.add_device("dev-a");
+  broker.sync_changes();
   CHECK(login(broker, dev, dev.password(+1)) == 0);
   CHECK(login(broker, dev, dev.password(0)) == 0);
   CHECK(login(broker, dev, dev.password(-1)) == 0);
@@ -78,6 +83,7 @@ TEST_CASE("login: a wrong password is refused as not authorized", "[login]") {
   Fleet fleet(broker.db_path());
   Device dev = fleet.add_device("dev-a");
   Device other = fleet.add_device("dev-b");
+  broker.sync_changes();
   const std::string others_password =
       password_for_hour(other.secret_hash, dev.id, hour_of(unix_s()));
   const std::string cases[] = {
@@ -99,6 +105,7 @@ TEST_CASE("login: a client id that differs from the username is refused", "[logi
   Fleet fleet(broker.db_path());
   Device dev = fleet.add_device("dev-a");
   fleet.add_device("dev-b");
+  broker.sync_changes();
   for (const std::string client_id : {"dev-b", "dev-a-2", "DEV-A", "dev-"}) {
     CAPTURE(client_id);
     CHECK(login(broker, client_id, dev.id, dev.password()) == kNotAuthorized311);
@@ -134,7 +141,8 @@ TEST_CASE("login: a device revoked while the broker runs is refused within 2 s",
   BrokerRunner broker;
   Fleet fleet(broker.db_path());
   Device dev = fleet.add_device("dev-a");
-  CHECK(login(broker, dev, dev.password()) == 0);  // the broker now holds it in memory
+  broker.sync_changes();
+  CHECK(login(broker, dev, dev.password()) == 0);
   fleet.revoke(dev.id);
   CHECK(wait_until([&] { return login(broker, dev, dev.password()) == kNotAuthorized311; }, 2s,
                    100ms));
@@ -148,14 +156,17 @@ TEST_CASE("login: device ids outside [A-Za-z0-9_-] or longer than 64 are refused
   // Provisioned behind rs1ctl's back, with a valid secret: only the id rule
   // can refuse them, so a wildcard or separator never reaches a topic.
   const std::string ids[] = {"dev+a", "dev#a", "dev/a", "+", "#", std::string(65, 'a')};
-  for (const auto& id : ids) {
-    CAPTURE(id);
-    Device d = fleet.add_device(id);
+  std::vector<Device> devices;
+  for (const auto& id : ids) devices.push_back(fleet.add_device(id));
+  Device longest = fleet.add_device(std::string(64, 'b'));
+  // The broker has them all: a refusal is the id rule's, not an unknown id.
+  broker.sync_changes();
+  for (const auto& d : devices) {
+    CAPTURE(d.id);
     CHECK(login(broker, d, d.password()) == kNotAuthorized311);
     CHECK(login(broker, d, d.password(), Protocol::v5) == kNotAuthorizedV5);
   }
   // The longest valid id works.
-  Device longest = fleet.add_device(std::string(64, 'b'));
   CHECK(login(broker, longest, longest.password()) == 0);
 }
 
@@ -165,6 +176,7 @@ TEST_CASE("login: service and admin accounts log in and a wrong account password
   Fleet fleet(broker.db_path());
   Account svc = fleet.add_account("backend", Role::service);
   Account adm = fleet.add_account("operator", Role::admin);
+  broker.sync_changes();
   CHECK(login(broker, "backend-1", svc.username, svc.password) == 0);
   CHECK(login(broker, "backend-2", svc.username, svc.password, Protocol::v5) == 0);
   CHECK(login(broker, "operator-1", adm.username, adm.password) == 0);
@@ -180,6 +192,7 @@ TEST_CASE("login: service and admin accounts log in and a wrong account password
   Device dev = fleet.add_device("dev-a");
   CHECK_THROWS(fleet.add_account(dev.id, Role::admin));
   CHECK_THROWS(fleet.add_device(svc.username));
+  broker.sync_changes();
   CHECK(login(broker, dev, dev.password()) == 0);
 }
 
@@ -187,6 +200,7 @@ TEST_CASE("login: a connection without a username is refused", "[login]") {
   BrokerRunner broker;
   Fleet fleet(broker.db_path());
   fleet.add_device("dev-a");
+  broker.sync_changes();
   {
     MqttClient anon("dev-a", Protocol::v311);
     CHECK(anon.connect(broker.port()) == kNotAuthorized311);
@@ -204,6 +218,7 @@ TEST_CASE("auth failures: repeated failed logins raise one auth_failure_repeated
   BrokerRunner broker(opts({{"auth_fail_limit", "3"}, {"ingest_flush_ms", "50"}}));
   Fleet fleet(broker.db_path());
   Device dev = fleet.add_device("dev-a");
+  broker.sync_changes();  // refused for the password, not as an unknown device
   for (int i = 0; i < 5; ++i) {
     CHECK(login(broker, dev, dev.password(-5)) == kNotAuthorized311);
   }
@@ -226,6 +241,7 @@ TEST_CASE("auth failures: with auth_ban_s an address past the limit is refused",
   Fleet fleet(broker.db_path());
   Device dev = fleet.add_device("dev-a");
   Device other = fleet.add_device("dev-b");
+  broker.sync_changes();  // refused for the password, then for the ban
   for (int i = 0; i < 3; ++i) {
     CHECK(login(broker, dev, "wrong") == kNotAuthorized311);
   }

@@ -19,7 +19,6 @@ using namespace rs1;
 using namespace rs1::it;
 using nlohmann::json;
 
-
 TEST_CASE("startup: a missing db_path stops the broker with one clear line", "[startup]") {
   BrokerConfig cfg;
   cfg.with_db_path = false;
@@ -153,7 +152,7 @@ TEST_CASE(
   const std::size_t stored_while_failing = fleet.telemetry_count(dev.id);
   CHECK(stored_while_failing < published);
 
-  // Logins still work (a device not yet in memory, and an account), and so
+  // Logins still work (a device that has not logged in yet, and an account), and so
   // does routing, while the writer is failing.
   auto service = connect_account(broker, svc);
   REQUIRE(service->subscribe("opticworks/#") == 1);

@@ -121,6 +121,8 @@ TEST_CASE("sim client loop: a hundred clients on one loop each get their own dow
   std::vector<Device> devices;
   for (int i = 0; i < 100; ++i) devices.push_back(fleet.add_device("loop-" + std::to_string(i)));
   Account ops = fleet.add_account("ops", Role::admin);
+  // Each client logs in once: the broker must know them all first.
+  broker.sync_changes();
 
   ClientLoop loop;
   Recorder rec;
@@ -180,10 +182,13 @@ TEST_CASE("sim client loop: a hundred clients on one loop each get their own dow
 }
 
 TEST_CASE("sim client loop: large messages go out and come in whole", "[sim][client_loop]") {
-  BrokerRunner broker;
+  BrokerConfig config = opts({});
+  config.max_packet_size = 4 * 1024 * 1024;  // the client loop's framing, not the broker's limit
+  BrokerRunner broker(config);
   Fleet fleet(broker.db_path());
   Device dev = fleet.add_device("loop-big");
   Account ops = fleet.add_account("ops", Role::admin);
+  broker.sync_changes();
   ClientLoop loop;
   Recorder rec;
   Client& device = loop.add(device_options(dev), rec);
@@ -268,6 +273,7 @@ TEST_CASE("sim client loop: a lost connection is reported once and the same clie
   Fleet fleet(broker.db_path());
   std::vector<Device> devices = {fleet.add_device("loop-a"), fleet.add_device("loop-b"),
                                  fleet.add_device("loop-c")};
+  broker.sync_changes();
   ClientLoop loop;
   Recorder rec;
   std::vector<Client*> clients;
@@ -357,13 +363,14 @@ TEST_CASE("sim client loop: a DISCONNECT from the broker is reported once", "[si
 }
 
 TEST_CASE(
-    "sim client loop: a client removed in its callback is freed; post() and timers run on "
-    "the loop thread",
+    "sim client loop: a client removed in its callback is freed, and post() and timers run "
+    "on the loop thread",
     "[sim][client_loop]") {
   BrokerRunner broker;
   Fleet fleet(broker.db_path());
   Device keep = fleet.add_device("loop-keep");
   Device drop = fleet.add_device("loop-drop");
+  broker.sync_changes();
 
   struct Remover : Recorder {
     ClientLoop* loop = nullptr;
@@ -379,6 +386,9 @@ TEST_CASE(
   REQUIRE(loop.connect(kept, "127.0.0.1", broker.port()) == MOSQ_ERR_SUCCESS);
   REQUIRE(loop.connect(dropped, "127.0.0.1", broker.port()) == MOSQ_ERR_SUCCESS);
   REQUIRE(loop.run_until([&] { return Recorder::total(rec.connacks) == 2; }, 5s));
+  // Both logged in: the dropped one is freed from a live session.
+  CHECK(rec.connacks[keep.id] == std::vector<int>{0});
+  CHECK(rec.connacks[drop.id] == std::vector<int>{0});
   loop.run_once(std::chrono::milliseconds(0));
   CHECK(loop.size() == 1);
   // Freed without DISCONNECT and without a callback: the broker sees the

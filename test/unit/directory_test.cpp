@@ -16,14 +16,16 @@ namespace {
 Session device(const std::string& id, std::int64_t ref) {
   Session s;
   s.identity = id;
+  s.client_id = id;
   s.role = Role::device;
   s.device_ref = ref;
   return s;
 }
 
-Session account(const std::string& name, Role role) {
+Session account(const std::string& name, Role role, const std::string& client_id = "c") {
   Session s;
   s.identity = name;
+  s.client_id = client_id;
   s.role = role;
   return s;
 }
@@ -164,4 +166,26 @@ TEST_CASE("directory: credentials by name, replaced and removed", "[directory]")
   CHECK(d.device_count() == 1);
   CHECK_FALSE(d.device("dev-a"));
   CHECK(d.device("dev-c"));
+}
+
+TEST_CASE("directory: many connections of one account never replace each other", "[directory]") {
+  // Two backend workers sharing a service account, and an operator's
+  // mosquitto_sub beside them: each has its own client id.
+  Sessions s;
+  CHECK(s.login(&client_a, account("backend", Role::service, "worker-1")));
+  CHECK_FALSE(s.login(&client_b, account("backend", Role::service, "worker-2")));
+  CHECK_FALSE(s.login(&client_c, account("backend", Role::service, "mosquitto_sub-42")));
+  CHECK_FALSE(s.find(&client_a)->replaced);
+  CHECK_FALSE(s.find(&client_b)->replaced);
+  CHECK_FALSE(s.find(&client_c)->replaced);
+  // A takeover is about a client id: worker-1 connecting again replaces
+  // only its own earlier connection.
+  s.login(&client_d, account("backend", Role::service, "worker-1"));
+  CHECK(s.find(&client_a)->replaced);
+  CHECK_FALSE(s.find(&client_b)->replaced);
+  CHECK_FALSE(s.find(&client_c)->replaced);
+  CHECK_FALSE(s.disconnect(&client_a)->went_offline);
+  CHECK_FALSE(s.disconnect(&client_b)->went_offline);
+  CHECK_FALSE(s.disconnect(&client_c)->went_offline);
+  CHECK(s.disconnect(&client_d)->went_offline);
 }

@@ -6,6 +6,7 @@
 
 #include <catch2/catch.hpp>
 #include <chrono>
+#include <condition_variable>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -69,9 +70,14 @@ struct WriterSetup {
   }
 
   std::unique_ptr<IngestWriter> start(IngestWriter::Config config) {
+    return start_on(ingest_connection(), config);
+  }
+  std::unique_ptr<IngestWriter> start_on(IngestStore& store, IngestWriter::Config config) {
+    return std::make_unique<IngestWriter>(store, config, metrics, log.sink());
+  }
+  IngestStore& ingest_connection() {
     connections.push_back(open_sqlite(db.path, SqliteTuning::ingest));
-    return std::make_unique<IngestWriter>(connections.back()->ingest(), config, metrics,
-                                          log.sink());
+    return connections.back()->ingest();
   }
 
   std::int64_t rows_in_db() { return RawDb(db.path).scalar("SELECT count(*) FROM telemetry"); }
@@ -105,6 +111,61 @@ class WriteLock {
   RawDb db_;
   bool held_ = true;
 };
+
+// The writer's real store behind a gate: write_batch waits while the gate is
+// closed (a disk that stalls without failing) and records what it was given.
+class GatedStore : public IngestStore {
+ public:
+  explicit GatedStore(IngestStore& inner) : inner_(inner) {}
+  void begin_serving(std::int64_t now_s) override { inner_.begin_serving(now_s); }
+  void write_batch(const WriteBatch& batch) override {
+    std::unique_lock<std::mutex> lock(mu_);
+    ++entered_;
+    cv_.notify_all();
+    cv_.wait(lock, [&] { return open_; });
+    device_updates_seen_ += batch.devices.size();
+    lock.unlock();
+    inner_.write_batch(batch);
+  }
+  // True once the writer is inside write_batch `n` times.
+  bool wait_entered(int n) {
+    std::unique_lock<std::mutex> lock(mu_);
+    return cv_.wait_for(lock, 20s, [&] { return entered_ >= n; });
+  }
+  void open() {
+    std::lock_guard<std::mutex> lock(mu_);
+    open_ = true;
+    cv_.notify_all();
+  }
+  std::size_t device_updates_seen() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return device_updates_seen_;
+  }
+
+ private:
+  IngestStore& inner_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool open_ = false;
+  int entered_ = 0;
+  std::size_t device_updates_seen_ = 0;
+};
+
+DeviceUpdate presence(std::int64_t ref, bool online, std::int64_t last_seen) {
+  DeviceUpdate u;
+  u.device_ref = ref;
+  u.last_seen = last_seen;
+  u.online = online;
+  return u;
+}
+
+DeviceUpdate state_update(std::int64_t ref, std::string state, std::int64_t last_seen) {
+  DeviceUpdate u;
+  u.device_ref = ref;
+  u.last_seen = last_seen;
+  u.state = std::move(state);
+  return u;
+}
 
 }  // namespace
 
@@ -323,4 +384,326 @@ TEST_CASE("ingest: at stop, rows a dead database refuses are counted as lost", "
   CHECK(w.log.contains("gave up on 10 queued item(s)"));
   lock.release();
   CHECK(w.rows_in_db() == 0);
+}
+
+TEST_CASE("ingest: the queue is bounded in bytes as well as rows", "[ingest]") {
+  // 200,000 rows of 64 KiB are 13 GB: a stalled disk must not turn into that.
+  WriterSetup w;
+  IngestWriter::Config c = config(60s, 200000, 100000);  // nothing commits before stop()
+  c.queue_max_bytes = std::size_t{1} << 20;
+  auto writer = w.start(c);
+  // Payload and metric text count: 65,532 + "temp" = 64 KiB a row.
+  auto big_row = [&](std::int64_t i) {
+    return TelemetryRow{w.dev_a, "temp", i, std::string(65532, 'x')};
+  };
+  // State text counts too: one 64 KiB state, then 15 rows fill 1 MiB exactly.
+  std::string big_state = R"({"s":")" + std::string(65536 - 8, 'y') + R"("})";
+  REQUIRE(big_state.size() == 65536);
+  REQUIRE(writer->add(state_update(w.dev_b, big_state, 3)));
+  CHECK(writer->queued_bytes() == 65536);
+  for (int i = 0; i < 15; ++i) {
+    CAPTURE(i);
+    REQUIRE(writer->add(big_row(i)));
+  }
+  CHECK(writer->queued_bytes() == std::size_t{1} << 20);
+  CHECK(w.metrics.queue_bytes.load() == std::uint64_t{1} << 20);
+  CHECK(writer->depth() == 16);  // far below the row bound
+  // Full in bytes: neither a row, however small, nor a state update fits.
+  CHECK_FALSE(writer->add(big_row(15)));
+  CHECK_FALSE(writer->add(w.row(16)));
+  CHECK_FALSE(writer->add(state_update(w.dev_a, "{}", 4)));
+  CHECK(writer->queued_bytes() == std::size_t{1} << 20);
+  CHECK(writer->depth() == 16);
+  // Presence is still taken.
+  CHECK(writer->add(presence(w.dev_a, true, 5)));
+
+  writer->stop();
+  CHECK(w.rows_in_db() == 15);
+  CHECK(w.metrics.rows_written.load() == 15);
+  CHECK(w.db.admin->devices().get("dev-b")->state == std::optional<std::string>(big_state));
+  CHECK(w.db.admin->devices().get("dev-a")->online);
+  CHECK(writer->queued_bytes() == 0);
+  CHECK(w.metrics.queue_bytes.load() == 0);
+  CHECK(w.registry.value("rs1_ingest_queue_bytes") == 0);
+}
+
+TEST_CASE("ingest: pending presence is kept per device, and the last one wins", "[ingest]") {
+  // A disk that stalls while devices flap: what waits must be bounded by the
+  // number of devices, yet every device's final online flag must be right.
+  WriterSetup w;
+  GatedStore gated(w.ingest_connection());
+  auto writer = w.start_on(gated, config(1ms));
+  // The writer takes this one and stalls inside the store with it.
+  REQUIRE(writer->add(presence(w.dev_a, false, 1)));
+  REQUIRE(gated.wait_entered(1));
+
+  constexpr int kFlaps = 100000;
+  for (int i = 0; i < kFlaps; ++i) {
+    REQUIRE(writer->add(presence(w.dev_a, i % 2 == 1, 10 + i)));  // ends online
+    REQUIRE(writer->add(presence(w.dev_b, i % 2 == 0, 10 + i)));  // ends offline
+  }
+  REQUIRE(writer->add(state_update(w.dev_b, R"({"s":2})", 5)));  // an older last_seen
+  CHECK(writer->depth() == 1);  // presence does not count against the bounds
+
+  gated.open();
+  writer->stop();
+  // The stalled one, one presence per device, the state update.
+  CHECK(gated.device_updates_seen() <= 4);
+  auto a = w.db.admin->devices().get("dev-a");
+  auto b = w.db.admin->devices().get("dev-b");
+  CHECK(a->online);
+  CHECK_FALSE(b->online);
+  CHECK(a->last_seen == std::optional<std::int64_t>(10 + kFlaps - 1));
+  CHECK(b->last_seen == std::optional<std::int64_t>(10 + kFlaps - 1));
+  CHECK(b->state == std::optional<std::string>(R"({"s":2})"));
+  CHECK(writer->depth() == 0);
+}
+
+TEST_CASE("ingest: presence stays exact when flags alternate with commits", "[ingest]") {
+  // No stall: the writer commits while presence keeps arriving, so some
+  // updates coalesce and some are already in flight.
+  WriterSetup w;
+  auto writer = w.start(config(1ms, 200000, 7));
+  for (int i = 0; i < 5000; ++i) {
+    REQUIRE(writer->add(presence(w.dev_a, i % 3 != 0, 100 + i)));
+    if (i % 11 == 0) REQUIRE(writer->add(w.row(i)));
+  }
+  // 4999 % 3 != 0: online.
+  REQUIRE(writer->add(presence(w.dev_b, true, 1)));
+  REQUIRE(writer->add(presence(w.dev_b, false, 2)));
+  writer->stop();
+  CHECK(w.db.admin->devices().get("dev-a")->online);
+  CHECK(w.db.admin->devices().get("dev-a")->last_seen == std::optional<std::int64_t>(100 + 4999));
+  CHECK_FALSE(w.db.admin->devices().get("dev-b")->online);
+  CHECK(w.rows_in_db() == (5000 + 10) / 11);
+}
+
+TEST_CASE("ingest: security events and diag records beyond the cap are dropped and counted",
+          "[ingest]") {
+  WriterSetup w;
+  DiagRequest req;
+  req.request_id = "req-1";
+  req.device_id = "dev-a";
+  req.what = {"wifi"};
+  req.created_at = 1;
+  req.expires_at = 1 + kDiagTtlS;
+  w.db.admin->diag().add(req);
+
+  IngestWriter::Config c = config(60s);
+  c.events_max = 5;
+  auto writer = w.start(c);
+  for (int i = 0; i < 4; ++i) {
+    CAPTURE(i);
+    CHECK(writer->add(SecurityEvent{"acl_violation", "warning", "10.0.0.1", "{}", i}));
+  }
+  CHECK(writer->add(DiagSent{"req-1", 42}));  // the fifth waiting
+  CHECK_FALSE(writer->add(SecurityEvent{"acl_violation", "warning", "10.0.0.1", "{}", 9}));
+  CHECK_FALSE(writer->add(SecurityEvent{"acl_violation", "warning", "10.0.0.1", "{}", 10}));
+  CHECK_FALSE(writer->add(DiagSent{"req-2", 43}));
+  CHECK(w.registry.value("rs1_ingest_events_dropped_total", "security_event") == 2);
+  CHECK(w.registry.value("rs1_ingest_events_dropped_total", "diag_sent") == 1);
+  // Rows and state are bounded on their own.
+  CHECK(writer->add(w.row(1)));
+  CHECK(writer->depth() == 1);
+
+  writer->stop();
+  CHECK(w.db.admin->security_log().query({}).size() == 4);
+  CHECK(w.db.admin->diag().get("req-1")->sent_at == std::optional<std::int64_t>(42));
+  CHECK(w.rows_in_db() == 1);
+}
+
+TEST_CASE("ingest: the events cap frees up as events commit", "[ingest]") {
+  WriterSetup w;
+  IngestWriter::Config c = config(1ms);
+  c.events_max = 3;
+  auto writer = w.start(c);
+  for (int i = 0; i < 30; ++i) {
+    CAPTURE(i);
+    REQUIRE(eventually([&] {
+      return writer->add(SecurityEvent{"acl_violation", "warning", "", "{}", i});
+    }));
+  }
+  writer->stop();
+  CHECK(w.db.admin->security_log().query({}).size() == 30);
+}
+
+TEST_CASE("ingest: a row the database refuses is dropped alone, the rest of its batch kept",
+          "[ingest]") {
+  WriterSetup w;
+  RawDb(w.db.path).exec(
+      "CREATE TRIGGER refuse_bad_row BEFORE INSERT ON telemetry "
+      "WHEN NEW.payload = '{\"bad\":1}' BEGIN SELECT RAISE(ABORT, 'bad row'); END");
+  DiagRequest req;
+  req.request_id = "req-1";
+  req.device_id = "dev-a";
+  req.what = {"wifi"};
+  req.created_at = 1;
+  req.expires_at = 1 + kDiagTtlS;
+  w.db.admin->diag().add(req);
+  // The refusal is not one a retry can fix.
+  {
+    WriteBatch bad;
+    bad.telemetry.push_back(TelemetryRow{w.dev_a, "temp", 1, R"({"bad":1})"});
+    IngestStore& direct = w.ingest_connection();
+    CHECK(rs1_test::store_error_kind([&] { direct.write_batch(bad); }) ==
+          std::optional<StoreError::Kind>(StoreError::Kind::conflict));
+  }
+
+  // One batch of many devices' rows, state, events and a diag record.
+  auto writer = w.start(config(60s));
+  for (int i = 0; i < 1000; ++i) {
+    TelemetryRow r = w.row(i, i % 2 ? w.dev_b : w.dev_a);
+    if (i == 637) r.payload = R"({"bad":1})";
+    REQUIRE(writer->add(std::move(r)));
+  }
+  REQUIRE(writer->add(state_update(w.dev_a, R"({"s":"a"})", 5)));
+  REQUIRE(writer->add(state_update(w.dev_b, R"({"s":"b"})", 6)));
+  REQUIRE(writer->add(presence(w.dev_b, true, 7)));
+  for (int i = 0; i < 3; ++i)
+    REQUIRE(writer->add(SecurityEvent{"acl_violation", "warning", "", "{}", i}));
+  REQUIRE(writer->add(DiagSent{"req-1", 42}));
+  writer->stop();
+
+  CAPTURE(w.log.all());
+  CHECK(w.rows_in_db() == 999);
+  CHECK(RawDb(w.db.path).scalar("SELECT count(*) FROM telemetry WHERE received_at_ms = 637") == 0);
+  CHECK(w.metrics.rows_written.load() == 999);
+  CHECK(w.metrics.rows_lost.load() == 1);
+  CHECK(w.registry.value("rs1_write_items_lost_total", "device_update") == 0);
+  CHECK(w.registry.value("rs1_write_items_lost_total", "security_event") == 0);
+  CHECK(w.registry.value("rs1_write_items_lost_total", "diag_sent") == 0);
+  CHECK(w.db.admin->devices().get("dev-a")->state == std::optional<std::string>(R"({"s":"a"})"));
+  CHECK(w.db.admin->devices().get("dev-b")->state == std::optional<std::string>(R"({"s":"b"})"));
+  CHECK(w.db.admin->devices().get("dev-b")->online);
+  CHECK(w.db.admin->security_log().query({}).size() == 3);
+  CHECK(w.db.admin->diag().get("req-1")->sent_at == std::optional<std::int64_t>(42));
+  CHECK(w.log.contains("dropped 1 telemetry row(s)"));
+  CHECK(w.log.contains("bad row"));
+  CHECK(writer->depth() == 0);
+  CHECK(writer->keeping_up());
+}
+
+TEST_CASE("ingest: refused updates, events and diag records are counted by kind", "[ingest]") {
+  WriterSetup w;
+  RawDb raw(w.db.path);
+  raw.exec(
+      "CREATE TRIGGER refuse_state BEFORE UPDATE ON devices "
+      "WHEN NEW.state = '{\"bad\":1}' BEGIN SELECT RAISE(ABORT, 'bad state'); END");
+  raw.exec(
+      "CREATE TRIGGER refuse_event BEFORE INSERT ON security_log "
+      "WHEN NEW.details = '{\"bad\":1}' BEGIN SELECT RAISE(ABORT, 'bad event'); END");
+  raw.exec(
+      "CREATE TRIGGER refuse_diag BEFORE UPDATE ON diag_requests "
+      "WHEN NEW.sent_at = 666 BEGIN SELECT RAISE(ABORT, 'bad diag'); END");
+  for (const char* id : {"req-1", "req-2"}) {
+    DiagRequest req;
+    req.request_id = id;
+    req.device_id = "dev-a";
+    req.what = {"wifi"};
+    req.created_at = 1;
+    req.expires_at = 1 + kDiagTtlS;
+    w.db.admin->diag().add(req);
+  }
+
+  auto writer = w.start(config(60s));
+  for (int i = 0; i < 10; ++i) REQUIRE(writer->add(w.row(i)));
+  REQUIRE(writer->add(state_update(w.dev_a, R"({"s":"a"})", 5)));
+  REQUIRE(writer->add(state_update(w.dev_b, R"({"bad":1})", 6)));
+  REQUIRE(writer->add(SecurityEvent{"acl_violation", "warning", "", "{}", 1}));
+  REQUIRE(writer->add(SecurityEvent{"acl_violation", "warning", "", R"({"bad":1})", 2}));
+  REQUIRE(writer->add(SecurityEvent{"acl_violation", "warning", "", "{}", 3}));
+  REQUIRE(writer->add(DiagSent{"req-1", 42}));
+  REQUIRE(writer->add(DiagSent{"req-2", 666}));
+  writer->stop();
+
+  CAPTURE(w.log.all());
+  CHECK(w.rows_in_db() == 10);
+  CHECK(w.metrics.rows_lost.load() == 0);
+  CHECK(w.registry.value("rs1_write_items_lost_total", "device_update") == 1);
+  CHECK(w.registry.value("rs1_write_items_lost_total", "security_event") == 1);
+  CHECK(w.registry.value("rs1_write_items_lost_total", "diag_sent") == 1);
+  CHECK(w.db.admin->devices().get("dev-a")->state == std::optional<std::string>(R"({"s":"a"})"));
+  CHECK_FALSE(w.db.admin->devices().get("dev-b")->state);
+  CHECK(w.db.admin->security_log().query({}).size() == 2);
+  CHECK(w.db.admin->diag().get("req-1")->sent_at == std::optional<std::int64_t>(42));
+  CHECK_FALSE(w.db.admin->diag().get("req-2")->sent_at);
+  CHECK(w.log.contains("1 device update(s)"));
+  CHECK(w.log.contains("1 security event(s)"));
+  CHECK(w.log.contains("1 diag record(s)"));
+}
+
+TEST_CASE("ingest: when the database refuses every row, each is counted once", "[ingest]") {
+  WriterSetup w;
+  RawDb(w.db.path).exec(
+      "CREATE TRIGGER refuse_all BEFORE INSERT ON telemetry "
+      "BEGIN SELECT RAISE(ABORT, 'no rows today'); END");
+  auto writer = w.start(config(60s, 200000, 100));
+  for (int i = 0; i < 250; ++i) REQUIRE(writer->add(w.row(i)));
+  REQUIRE(writer->add(state_update(w.dev_a, R"({"s":"a"})", 5)));
+  writer->stop();
+  CAPTURE(w.log.all());
+  CHECK(w.rows_in_db() == 0);
+  CHECK(w.metrics.rows_lost.load() == 250);
+  CHECK(w.metrics.rows_written.load() == 0);
+  CHECK(w.registry.value("rs1_write_items_lost_total", "device_update") == 0);
+  CHECK(w.db.admin->devices().get("dev-a")->state == std::optional<std::string>(R"({"s":"a"})"));
+  CHECK(writer->depth() == 0);
+}
+
+TEST_CASE("ingest: at stop, everything a dead database refuses is counted by kind", "[ingest]") {
+  WriterSetup w;
+  DiagRequest req;
+  req.request_id = "req-1";
+  req.device_id = "dev-a";
+  req.what = {"wifi"};
+  req.created_at = 1;
+  req.expires_at = 1 + kDiagTtlS;
+  w.db.admin->diag().add(req);
+  IngestWriter::Config c = config(20ms);
+  c.shutdown_grace = 200ms;
+  auto writer = w.start(c);
+  WriteLock lock(w.db.path);
+  for (int i = 0; i < 10; ++i) REQUIRE(writer->add(w.row(i)));
+  REQUIRE(writer->add(state_update(w.dev_a, R"({"s":1})", 5)));
+  REQUIRE(writer->add(presence(w.dev_b, true, 6)));
+  REQUIRE(writer->add(SecurityEvent{"acl_violation", "warning", "", "{}", 1}));
+  REQUIRE(writer->add(DiagSent{"req-1", 42}));
+  REQUIRE(eventually([&] { return w.metrics.write_failures.load() > 0; }, 60s));
+
+  writer->stop();
+  CAPTURE(w.log.all());
+  CHECK(w.metrics.rows_lost.load() == 10);
+  CHECK(w.registry.value("rs1_write_items_lost_total", "device_update") == 2);
+  CHECK(w.registry.value("rs1_write_items_lost_total", "security_event") == 1);
+  CHECK(w.registry.value("rs1_write_items_lost_total", "diag_sent") == 1);
+  CHECK(w.log.contains("gave up on"));
+  CHECK(writer->depth() == 0);
+  CHECK(writer->queued_bytes() == 0);
+  lock.release();
+  CHECK(w.rows_in_db() == 0);
+}
+
+TEST_CASE("ingest: an update with presence and state: presence always, state within bounds",
+          "[ingest]") {
+  WriterSetup w;
+  auto writer = w.start(config(60s, 1));  // room for one row or state update
+  DeviceUpdate both = presence(w.dev_a, true, 5);
+  both.state = R"({"s":1})";
+  CHECK(writer->add(std::move(both)));
+  CHECK(writer->depth() == 1);  // the state half
+  CHECK(writer->queued_bytes() == 7);
+  DeviceUpdate refused = presence(w.dev_b, true, 6);
+  refused.state = R"({"s":2})";
+  refused.firmware_version = "2.0.0";
+  CHECK_FALSE(writer->add(std::move(refused)));  // its state did not fit...
+  CHECK(writer->depth() == 1);
+  writer->stop();
+  auto a = w.db.admin->devices().get("dev-a");
+  auto b = w.db.admin->devices().get("dev-b");
+  CHECK(a->online);
+  CHECK(a->state == std::optional<std::string>(R"({"s":1})"));
+  CHECK(b->online);  // ...its presence did
+  CHECK(b->last_seen == std::optional<std::int64_t>(6));
+  CHECK_FALSE(b->state);
+  CHECK_FALSE(b->firmware_version);
 }

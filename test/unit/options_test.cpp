@@ -43,6 +43,7 @@ TEST_CASE("options: defaults with only db_path", "[options]") {
   CHECK(o.auth_ban_s == 0);
   CHECK(o.ingest_flush_ms == 100);
   CHECK(o.ingest_queue_max == 200000);
+  CHECK(o.ingest_queue_max_bytes == 256u * 1024 * 1024);
   CHECK(o.hot_days == 30);
   CHECK(o.archive_retention_days == 365);
   CHECK(o.backup_retention_days == 30);
@@ -91,6 +92,7 @@ TEST_CASE("options: every option set to a valid value", "[options]") {
       {"auth_ban_s", "300"},
       {"ingest_flush_ms", "250"},
       {"ingest_queue_max", "1000"},
+      {"ingest_queue_max_bytes", "68719476736"},
       {"hot_days", "7"},
       {"archive_retention_days", "90"},
       {"backup_retention_days", "14"},
@@ -108,10 +110,22 @@ TEST_CASE("options: every option set to a valid value", "[options]") {
   CHECK(o.auth_ban_s == 300);
   CHECK(o.ingest_flush_ms == 250);
   CHECK(o.ingest_queue_max == 1000);
+  CHECK(o.ingest_queue_max_bytes == std::size_t{64} << 30);
   CHECK(o.hot_days == 7);
   CHECK(o.archive_retention_days == 90);
   CHECK(o.backup_retention_days == 14);
   CHECK(o.backup_hour_utc == 0);
+}
+
+TEST_CASE("options: ingest_queue_max_bytes bounds, 1 MiB to 64 GiB", "[options]") {
+  auto [value, expected] = GENERATE(table<std::string, std::size_t>({
+      {"1048576", std::size_t{1} << 20},
+      {"268435456", std::size_t{256} << 20},
+      {"68719476736", std::size_t{64} << 30},
+  }));
+  CAPTURE(value);
+  CHECK(parse_options({{"db_path", "x.db"}, {"ingest_queue_max_bytes", value}})
+            .ingest_queue_max_bytes == expected);
 }
 
 TEST_CASE("options: http_listen forms", "[options]") {
@@ -176,6 +190,12 @@ TEST_CASE("options: bad values stop the broker with a message naming the option"
       {"ingest_flush_ms", "60001", "between"},
       {"ingest_queue_max", "0", "between"},
       {"ingest_queue_max", "100000001", "between"},
+      {"ingest_queue_max_bytes", "0", "between"},
+      {"ingest_queue_max_bytes", "1048575", "between"},
+      {"ingest_queue_max_bytes", "68719476737", "between"},
+      {"ingest_queue_max_bytes", "-1", "between"},
+      {"ingest_queue_max_bytes", "256M", "expected an integer"},
+      {"ingest_queue_max_bytes", "", "expected an integer"},
       {"hot_days", "0", "between"},
       {"hot_days", "36501", "between"},
       {"archive_retention_days", "0", "between"},

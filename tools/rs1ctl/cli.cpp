@@ -4,6 +4,7 @@
 #include <cctype>
 #include <filesystem>
 #include <iostream>
+#include <optional>
 #include <system_error>
 #include <vector>
 
@@ -126,10 +127,23 @@ int Cli::run(int argc, const char* const* argv) {
   try {
     outcome = handlers_.at(&command)(session);
   } catch (const std::exception& e) {
-    std::cerr << "rs1ctl: " << e.what() << '\n';
+    std::string line = e.what();
+    // A command that reached the database and failed there (a device not
+    // found, a name taken) is an admin access too. Still one line.
+    if (session.opened()) {
+      if (std::optional<std::string> problem = record_admin_access(session, command, line)) {
+        line += " (and not recorded in the security log: " + *problem + ")";
+      }
+    }
+    std::cerr << "rs1ctl: " << line << '\n';
     return kExitFailure;
   }
-  if (session.opened()) record_admin_access(session, command);
+  if (session.opened()) {
+    if (std::optional<std::string> problem = record_admin_access(session, command, std::nullopt)) {
+      std::cerr << "rs1ctl: warning: done, but not recorded in the security log: " << *problem
+                << '\n';
+    }
+  }
   return print(outcome) ? 0 : kExitFailure;
 }
 
@@ -147,21 +161,26 @@ Json Cli::audit_args(const CLI::App& command) const {
 
 // After the command's own change has committed: the store has no way to put
 // both in one transaction, and a change that happened must not be reported
-// as failed. A log entry that cannot be written is a warning, not a failure.
-void Cli::record_admin_access(Session& session, const CLI::App& command) const {
+// as failed. A log entry that cannot be written is a warning, not a failure;
+// the reason is returned for the caller to say so. `error` is the failure of
+// a command that did not succeed: our own messages, which never hold a secret.
+std::optional<std::string> Cli::record_admin_access(Session& session, const CLI::App& command,
+                                                    const std::optional<std::string>& error) const {
+  Json details = {{"command", command_name(command)}, {"args", audit_args(command)}};
+  details["result"] = error ? "failed" : "ok";
+  if (error) details["error"] = *error;
   rs1::SecurityEvent event;
   event.event_type = "admin_api_access";
   event.severity = "info";
   event.ip = "";  // the local CLI, not a network client
-  event.details =
-      dump_json({{"command", command_name(command)}, {"args", audit_args(command)}}, -1);
+  event.details = dump_json(details, -1);
   event.time = now_s_;
   try {
     session.store().security_log().append(event);
   } catch (const std::exception& e) {
-    std::cerr << "rs1ctl: warning: done, but not recorded in the security log: " << e.what()
-              << '\n';
+    return std::string(e.what());
   }
+  return std::nullopt;
 }
 
 bool Cli::print(const Outcome& outcome) const {

@@ -8,6 +8,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <set>
 #include <stdexcept>
 #include <string>
@@ -77,7 +78,8 @@ class Cli {
 
  private:
   Json audit_args(const CLI::App& command) const;
-  void record_admin_access(Session& session, const CLI::App& command) const;
+  std::optional<std::string> record_admin_access(Session& session, const CLI::App& command,
+                                                 const std::optional<std::string>& error) const;
   bool print(const Outcome& outcome) const;
 
   std::int64_t now_s_;

@@ -10,5 +10,6 @@ void add_device_commands(Cli& cli);
 void add_account_commands(Cli& cli);
 void add_telemetry_commands(Cli& cli);
 void add_security_commands(Cli& cli);
+void add_diag_command(Cli& cli);
 
 }  // namespace rs1ctl

@@ -1,5 +1,9 @@
 // rs1ctl device ...: provisioning, status and the password a device would send.
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "commands.hpp"
@@ -15,8 +19,13 @@ struct DeviceArgs {
   std::string device_id;
   std::optional<std::string> model;
   std::string secret;
+  std::optional<std::string> secret_file;
   std::int64_t at = 0;
 };
+
+// A secret file holds one line of 64 hex characters; anything much longer is
+// not one, and /dev/zero must not fill the memory.
+constexpr std::size_t kMaxSecretFileBytes = 4096;
 
 std::string not_found(const std::string& device_id) { return "device " + device_id + " not found"; }
 
@@ -26,7 +35,7 @@ Json device_json(const rs1::DeviceRecord& d) {
           {"status", d.status},
           {"online", d.online},
           {"last_seen", value_or_null(d.last_seen)},
-          {"state", object_or_null(d.state)},
+          {"state", raw_object_or_null(d.state)},
           {"firmware_version", value_or_null(d.firmware_version)},
           {"created_at", d.created_at}};
 }
@@ -84,7 +93,9 @@ Outcome show_device(Session& session, const DeviceArgs& args) {
   table.add_row({"last_seen", time_or_dash(d->last_seen)});
   table.add_row({"firmware_version", text_or_dash(d->firmware_version)});
   table.add_row({"created_at", format_time(d->created_at)});
-  table.add_row({"state", document["state"].is_null() ? "-" : dump_json(document["state"], -1)});
+  table.add_row({"state", is_raw_json(document["state"])
+                              ? std::string(raw_json_text(document["state"]))
+                              : std::string("-")});
   return Outcome{document, table.str()};
 }
 
@@ -103,10 +114,35 @@ Outcome delete_device(Session& session, const DeviceArgs& args) {
                  "device " + args.device_id + " deleted with its telemetry\n"};
 }
 
+// The secret from --secret-file: FILE, or standard input for "-", with the
+// line end trimmed. Errors name the file, never what it holds.
+std::string read_secret_file(const std::string& path) {
+  const bool from_stdin = path == "-";
+  const std::string name = from_stdin ? "standard input" : "secret file " + path;
+  std::unique_ptr<std::FILE, int (*)(std::FILE*)> owned(nullptr, &std::fclose);
+  std::FILE* in = stdin;
+  if (!from_stdin) {
+    owned.reset(std::fopen(path.c_str(), "rb"));
+    if (!owned) throw CommandError("cannot read " + name + ": " + std::strerror(errno));
+    in = owned.get();
+  }
+  std::string text(kMaxSecretFileBytes + 1, '\0');
+  std::size_t n = std::fread(text.data(), 1, text.size(), in);
+  if (std::ferror(in) != 0) throw CommandError("cannot read " + name + ": " + std::strerror(errno));
+  if (n > kMaxSecretFileBytes) throw CommandError(name + " is too long to hold a device secret");
+  text.resize(n);
+  while (!text.empty() && (text.back() == '\n' || text.back() == '\r')) text.pop_back();
+  if (!normalize_device_secret(text)) {
+    throw CommandError(name + " does not hold a device secret (64 hex characters)");
+  }
+  return text;
+}
+
 // Needs no database: the password follows from the secret alone (SPEC §4).
 Outcome device_password(const DeviceArgs& args) {
+  const std::string secret = args.secret_file ? read_secret_file(*args.secret_file) : args.secret;
   std::int64_t hour = rs1::hour_of(args.at);
-  std::string password = rs1::password_for_hour(rs1::sha256_hex(args.secret), args.device_id, hour);
+  std::string password = rs1::password_for_hour(rs1::sha256_hex(secret), args.device_id, hour);
   // Bare, so that it can be used as $(rs1ctl device password ...).
   return Outcome{{{"device_id", args.device_id}, {"hour", hour}, {"password", password}},
                  password + "\n"};
@@ -141,9 +177,22 @@ void add_device_commands(Cli& cli) {
   CLI::Option* secret =
       password->add_option("--secret", args->secret, "The device secret (64 hex characters)")
           ->type_name("S")
-          ->required()
           ->transform(device_secret_transform());
   cli.mark_secret(secret);
+  // A secret on the command line shows in ps and in the shell's history.
+  CLI::Option* secret_file =
+      password
+          ->add_option_function<std::string>(
+              "--secret-file", [args](const std::string& path) { args->secret_file = path; },
+              "Read the secret from FILE (- for standard input) instead")
+          ->type_name("FILE");
+  secret->excludes(secret_file);
+  secret_file->excludes(secret);
+  password->callback([secret, secret_file] {
+    if (secret->count() == 0 && secret_file->count() == 0) {
+      throw CLI::RequiredError("--secret or --secret-file");
+    }
+  });
   args->at = cli.now();  // --at defaults to now
   password->add_option("--at", args->at, "Unix time the password is for (default: now)")
       ->type_name("UNIX");

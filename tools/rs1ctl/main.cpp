@@ -11,5 +11,6 @@ int main(int argc, char** argv) {
   rs1ctl::add_account_commands(cli);
   rs1ctl::add_telemetry_commands(cli);
   rs1ctl::add_security_commands(cli);
+  rs1ctl::add_diag_command(cli);
   return cli.run(argc, argv);
 }

@@ -48,7 +48,7 @@ Outcome query_telemetry(Session& session, const TelemetryArgs& args) {
   Json document = Json::array();
   Table table({"TIME", "DEVICE", "METRIC", "PAYLOAD"});
   for (const rs1::TelemetryRecord& r : session.store().telemetry().query(query)) {
-    Json payload = object_or_null(r.payload);
+    Json payload = raw_object_or_null(r.payload);
     table.add_row(
         {format_time_ms(r.received_at_ms), r.device_id, r.metric, dump_json(payload, -1)});
     document.push_back({{"device_id", r.device_id},

@@ -52,16 +52,33 @@ CLI::Validator time_transform(std::int64_t now_s) {
       "");
 }
 
+bool normalize_device_secret(std::string& value) {
+  bool hex = value.size() == 64 && std::all_of(value.begin(), value.end(), [](unsigned char c) {
+               return std::isxdigit(c) != 0;
+             });
+  if (!hex) return false;
+  std::transform(value.begin(), value.end(), value.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return true;
+}
+
 CLI::Validator device_secret_transform() {
   return CLI::Validator(
       [](std::string& value) -> std::string {
-        bool hex = value.size() == 64 &&
-                   std::all_of(value.begin(), value.end(),
-                               [](unsigned char c) { return std::isxdigit(c) != 0; });
         // The value is a secret: never echo it back in the error.
-        if (!hex) return "the secret must be 64 hex characters";
-        std::transform(value.begin(), value.end(), value.begin(),
-                       [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+        if (!normalize_device_secret(value)) return "the secret must be 64 hex characters";
+        return {};
+      },
+      "");
+}
+
+CLI::Validator comma_list_check() {
+  return CLI::Validator(
+      [](std::string& value) -> std::string {
+        if (value.empty()) return {};  // no items
+        if (value.front() == ',' || value.back() == ',' || value.find(",,") != std::string::npos) {
+          return "'" + value + "' has an empty item (give a,b,c)";
+        }
         return {};
       },
       "");

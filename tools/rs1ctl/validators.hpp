@@ -5,6 +5,7 @@
 
 #include <CLI/CLI.hpp>
 #include <cstdint>
+#include <string>
 
 namespace rs1ctl {
 
@@ -17,7 +18,12 @@ CLI::Validator metric_check();        // a telemetry topic suffix (rs1::is_valid
 CLI::Validator time_transform(std::int64_t now_s);
 
 // A device secret as provisioning showed it: 64 hex characters, lowercased
-// because the password is derived from the lowercase text.
+// because the password is derived from the lowercase text. False (and
+// `value` unchanged) for anything else.
+bool normalize_device_secret(std::string& value);
 CLI::Validator device_secret_transform();
+
+// A comma-separated list of non-empty items (diag --what).
+CLI::Validator comma_list_check();
 
 }  // namespace rs1ctl

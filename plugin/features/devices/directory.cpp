@@ -86,4 +86,9 @@ Session* Sessions::find(const void* client) {
   return it == by_client_.end() ? nullptr : &it->second;
 }
 
+const Session* Sessions::find(const void* client) const {
+  auto it = by_client_.find(client);
+  return it == by_client_.end() ? nullptr : &it->second;
+}
+
 }  // namespace rs1

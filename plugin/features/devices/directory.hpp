@@ -70,6 +70,7 @@ class Sessions {
   };
   std::optional<Ended> disconnect(const void* client);
   Session* find(const void* client);
+  const Session* find(const void* client) const;
   template <typename Fn>
   void for_each_device(Fn&& fn) const {  // fn(device_ref), once per online device
     for (const auto& [identity, clients] : live_) {

@@ -1,0 +1,59 @@
+#include "http/routes.hpp"
+
+namespace rs1 {
+
+Routes& Routes::add(const char* method, const std::string& pattern, Handler handler) {
+  routes_.push_back(Route{method, pattern, std::regex(pattern), std::move(handler)});
+  return *this;
+}
+
+Routes& Routes::get(const std::string& pattern, Handler h) {
+  return add("GET", pattern, std::move(h));
+}
+Routes& Routes::post(const std::string& pattern, Handler h) {
+  return add("POST", pattern, std::move(h));
+}
+Routes& Routes::put(const std::string& pattern, Handler h) {
+  return add("PUT", pattern, std::move(h));
+}
+Routes& Routes::patch(const std::string& pattern, Handler h) {
+  return add("PATCH", pattern, std::move(h));
+}
+Routes& Routes::del(const std::string& pattern, Handler h) {
+  return add("DELETE", pattern, std::move(h));
+}
+
+std::string Routes::allowed_methods(const std::string& path) const {
+  std::vector<std::string> methods;
+  for (const auto& r : routes_) {
+    if (!std::regex_match(path, r.regex)) continue;
+    auto add_once = [&](const std::string& m) {
+      for (const auto& seen : methods) {
+        if (seen == m) return;
+      }
+      methods.push_back(m);
+    };
+    add_once(r.method);
+    if (r.method == "GET") add_once("HEAD");
+  }
+  std::string out;
+  for (const auto& m : methods) out += (out.empty() ? "" : ", ") + m;
+  return out;
+}
+
+void Routes::mount(httplib::Server& server) const {
+  for (const auto& r : routes_) {
+    if (r.method == "GET")
+      server.Get(r.pattern, r.handler);
+    else if (r.method == "POST")
+      server.Post(r.pattern, r.handler);
+    else if (r.method == "PUT")
+      server.Put(r.pattern, r.handler);
+    else if (r.method == "PATCH")
+      server.Patch(r.pattern, r.handler);
+    else if (r.method == "DELETE")
+      server.Delete(r.pattern, r.handler);
+  }
+}
+
+}  // namespace rs1
