@@ -37,7 +37,7 @@ int Broker::on_acl_check(mosquitto_evt_acl_check& ev) {
                            ev.payload ? static_cast<std::size_t>(ev.payloadlen) : 0);
   const bool allowed =
       decide_access(sessions_, directory_, client_view(ev.client), access, ev.topic, payload,
-                    ev.retain, PayloadLimits{options_.max_payload_bytes});
+                    ev.retain, PayloadLimits{options_.devices.max_payload_bytes});
   if (allowed) {
     if (access == Access::subscribe) {
       if (const Session* session = sessions_.find(ev.client)) note_subscription(*session, ev.topic);

@@ -12,11 +12,11 @@ void Broker::record_auth_failure(const std::string& address, const char* usernam
                                  std::int64_t now_s) {
   metrics_.auth_failures_total.fetch_add(1, std::memory_order_relaxed);
   if (!auth_failures_.record_failure(address, now_s)) return;
-  nlohmann::json details = {{"failures", options_.auth_fail_limit},
+  nlohmann::json details = {{"failures", options_.devices.auth_fail_limit},
                             {"window_s", 60},
                             {"last_username", username ? username : ""},
-                            {"banned_s", options_.auth_ban_s}};
-  security_event("auth_failure_repeated", options_.auth_ban_s > 0 ? "critical" : "warning",
+                            {"banned_s", options_.devices.auth_ban_s}};
+  security_event("auth_failure_repeated", options_.devices.auth_ban_s > 0 ? "critical" : "warning",
                  address.c_str(), details.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace),
                  now_s);
 }
@@ -38,7 +38,7 @@ int Broker::on_basic_auth(mosquitto_evt_basic_auth& ev) {
   // Answered from memory alone: the directory is complete and the change
   // feed keeps it current, so the broker thread never waits on disk here.
   auto session = decide_login(directory_, client_view(ev.client), ev.password, now_s,
-                              options_.clock_skew_ahead);
+                              options_.devices.clock_skew_ahead);
   if (!session) {
     record_auth_failure(address, ev.username, now_s);
     return MOSQ_ERR_AUTH;

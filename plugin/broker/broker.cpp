@@ -78,8 +78,8 @@ Broker::Broker(Options options)
       metrics_(registry_),
       ingest_metrics_(registry_),
       broker_thread_(std::this_thread::get_id()),
-      rate_limiter_(options_.rate_limit_per_min),
-      auth_failures_(options_.auth_fail_limit, options_.auth_ban_s),
+      rate_limiter_(options_.devices.rate_limit_per_min),
+      auth_failures_(options_.devices.auth_fail_limit, options_.devices.auth_ban_s),
       denial_throttle_(60) {
   // Mosquitto's functions may only be called from its own thread: lines from
   // the writer and the watcher wait in the inbox for the next TICK.
@@ -91,22 +91,22 @@ Broker::Broker(Options options)
     }
   };
   started_s_ = std::time(nullptr);
-  make_dirs(parent_of(options_.db_path));
-  make_dirs(options_.data_dir);
+  make_dirs(parent_of(options_.storage.db_path));
+  make_dirs(options_.storage.data_dir);
 
-  writer_db_ = open_sqlite(options_.db_path, SqliteTuning::ingest);
+  writer_db_ = open_sqlite(options_.storage.db_path, SqliteTuning::ingest);
   writer_db_->migrate();
   // A real write: mosquitto may have dropped to a user that can open the
   // database but not write it, and that must stop the broker now.
   try {
     writer_db_->ingest().begin_serving(started_s_);
   } catch (const StoreError& e) {
-    throw std::runtime_error("database " + options_.db_path + " is not writable: " + e.what());
+    throw std::runtime_error("database " + options_.storage.db_path + " is not writable: " + e.what());
   }
 
   // The feed's position first, then what it keeps current: a commit in
   // between is read again by the feed's first poll, never missed.
-  feed_db_ = open_sqlite(options_.db_path, SqliteTuning::background);
+  feed_db_ = open_sqlite(options_.storage.db_path, SqliteTuning::background);
   const std::int64_t seq = feed_db_->change_feed().latest_seq();
   directory_.replace(feed_db_->devices().load_credentials(), feed_db_->accounts().load_credentials());
 
@@ -114,9 +114,9 @@ Broker::Broker(Options options)
   for (auto& r : feed_db_->diag().pending(started_s_)) queue_diag(std::move(r));
 
   IngestWriter::Config wc;
-  wc.flush_interval = std::chrono::milliseconds(options_.ingest_flush_ms);
-  wc.queue_max = options_.ingest_queue_max;
-  wc.queue_max_bytes = options_.ingest_queue_max_bytes;
+  wc.flush_interval = std::chrono::milliseconds(options_.ingest.flush_ms);
+  wc.queue_max = options_.ingest.queue_max;
+  wc.queue_max_bytes = options_.ingest.queue_max_bytes;
   writer_ = std::make_unique<IngestWriter>(writer_db_->ingest(), wc, ingest_metrics_, log_);
 
   feed_ = std::make_unique<ChangeFeed>(feed_db_->change_feed(), seq, log_);
@@ -137,12 +137,12 @@ Broker::Broker(Options options)
   feed_->on_caught_up([this](std::int64_t seq) { mailbox_.post(FeedApplied{seq}); });
   feed_->start(std::chrono::milliseconds(250));
 
-  if (options_.http_listen) {
+  if (options_.http.listen) {
     // One connection per concurrent health check, not one for all of them.
     health_db_ = std::make_unique<Pool<Database>>(4, [this] {
-      return open_sqlite(options_.db_path, SqliteTuning::background);
+      return open_sqlite(options_.storage.db_path, SqliteTuning::background);
     });
-    http_ = std::make_unique<HttpListener>(*options_.http_listen, log_);
+    http_ = std::make_unique<HttpListener>(*options_.http.listen, log_);
     mount_ops_routes(http_->routes(), registry_, [this](std::string& detail) {
       try {
         health_db_->acquire()->schema_version();
@@ -160,7 +160,7 @@ Broker::Broker(Options options)
   }
 
   broker_log(LogLevel::info, "rs1: serving " + std::to_string(directory_.device_count()) +
-                                 " device(s) from " + options_.db_path);
+                                 " device(s) from " + options_.storage.db_path);
 }
 
 Broker::~Broker() {

@@ -19,7 +19,7 @@
 #include "core/limits.hpp"
 #include "core/log.hpp"
 #include "core/downlinks.hpp"
-#include "core/options.hpp"
+#include "options/plugin_options.hpp"
 #include "core/payload.hpp"
 #include "features/devices/access.hpp"
 #include "features/devices/directory.hpp"

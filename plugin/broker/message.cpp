@@ -46,7 +46,7 @@ int Broker::on_message(mosquitto_evt_message& ev) {
       break;
     case RateLimiter::Verdict::drop_first: {
       nlohmann::json details = {{"device_id", session->identity},
-                                {"limit_per_min", options_.rate_limit_per_min}};
+                                {"limit_per_min", options_.devices.rate_limit_per_min}};
       security_event("rate_limit_exceeded", "warning", mosquitto_client_address(ev.client),
                      details.dump(), now_s);
       return drop(DropReason::rate_limited);
@@ -57,7 +57,7 @@ int Broker::on_message(mosquitto_evt_message& ev) {
 
   std::string_view payload(static_cast<const char*>(ev.payload), ev.payloadlen);
   UplinkDecision decision =
-      decide_uplink(session->device_ref, *parsed, payload, now_ms, options_.max_payload_bytes);
+      decide_uplink(session->device_ref, *parsed, payload, now_ms, options_.devices.max_payload_bytes);
   if (decision.drop) return drop(*decision.drop);
   if (decision.row) {
     if (!writer_->add(std::move(*decision.row))) return drop(DropReason::queue_full);

@@ -2,14 +2,12 @@
 
 #include <cerrno>
 #include <cstdlib>
-#include <functional>
-#include <map>
 
 namespace rs1 {
 namespace {
 
 [[noreturn]] void fail(const std::string& name, const std::string& value, const std::string& why) {
-  throw OptionError("plugin_opt_" + name + " '" + value + "': " + why);
+  option_fail(name, value, why);
 }
 
 std::int64_t parse_int(const std::string& name, const std::string& value, std::int64_t min,
@@ -63,53 +61,60 @@ std::string parse_url(const std::string& name, const std::string& value) {
   return url;
 }
 
-std::string parent_dir(const std::string& path) {
-  auto slash = path.rfind('/');
-  if (slash == std::string::npos) return ".";
-  if (slash == 0) return "/";
-  return path.substr(0, slash);
-}
-
 }  // namespace
 
-Options parse_options(const std::vector<std::pair<std::string, std::string>>& raw) {
-  Options o;
-  constexpr std::int64_t kMaxInt = 2147483647;
-  using Setter = std::function<void(const std::string&, const std::string&)>;
-  const std::map<std::string, Setter> setters = {
-      {"db_path", [&](auto& n, auto& v) { if (v.empty()) fail(n, v, "must not be empty"); o.db_path = v; }},
-      {"data_dir", [&](auto& n, auto& v) { if (v.empty()) fail(n, v, "must not be empty"); o.data_dir = v; }},
-      {"signing_key_file", [&](auto& n, auto& v) { if (v.empty()) fail(n, v, "must not be empty"); o.signing_key_file = v; }},
-      {"ota_base_url", [&](auto& n, auto& v) { o.ota_base_url = parse_url(n, v); }},
-      {"http_listen", [&](auto& n, auto& v) { o.http_listen = parse_host_port(n, v); }},
-      {"url_ttl_s", [&](auto& n, auto& v) { o.url_ttl_s = static_cast<int>(parse_int(n, v, 1, 7 * 86400)); }},
-      {"clock_skew_ahead", [&](auto& n, auto& v) { o.clock_skew_ahead = parse_bool(n, v); }},
-      {"rate_limit_per_min", [&](auto& n, auto& v) { o.rate_limit_per_min = static_cast<int>(parse_int(n, v, 0, kMaxInt)); }},
-      {"max_payload_bytes", [&](auto& n, auto& v) { o.max_payload_bytes = static_cast<std::size_t>(parse_int(n, v, 2, 256 * 1024 * 1024)); }},
-      {"auth_fail_limit", [&](auto& n, auto& v) { o.auth_fail_limit = static_cast<int>(parse_int(n, v, 1, kMaxInt)); }},
-      {"auth_ban_s", [&](auto& n, auto& v) { o.auth_ban_s = static_cast<int>(parse_int(n, v, 0, 30 * 86400)); }},
-      {"ingest_flush_ms", [&](auto& n, auto& v) { o.ingest_flush_ms = static_cast<int>(parse_int(n, v, 1, 60000)); }},
-      {"ingest_queue_max", [&](auto& n, auto& v) { o.ingest_queue_max = static_cast<std::size_t>(parse_int(n, v, 1, 100000000)); }},
-      {"ingest_queue_max_bytes", [&](auto& n, auto& v) { o.ingest_queue_max_bytes = static_cast<std::size_t>(parse_int(n, v, std::int64_t{1} << 20, std::int64_t{64} << 30)); }},
-      {"hot_days", [&](auto& n, auto& v) { o.hot_days = static_cast<int>(parse_int(n, v, 1, 36500)); }},
-      {"archive_retention_days", [&](auto& n, auto& v) { o.archive_retention_days = static_cast<int>(parse_int(n, v, 1, 36500)); }},
-      {"backup_retention_days", [&](auto& n, auto& v) { o.backup_retention_days = static_cast<int>(parse_int(n, v, 1, 36500)); }},
-      {"backup_hour_utc", [&](auto& n, auto& v) { o.backup_hour_utc = static_cast<int>(parse_int(n, v, 0, 23)); }},
-  };
+void option_fail(const std::string& name, const std::string& value, const std::string& why) {
+  throw OptionError("plugin_opt_" + name + " '" + value + "': " + why);
+}
+
+void OptionRegistry::declare(const std::string& name, Setter setter) {
+  if (!setters_.emplace(name, std::move(setter)).second) {
+    throw std::logic_error("plugin option " + name + " declared twice");
+  }
+}
+
+void OptionRegistry::integer(const std::string& name, int& target, std::int64_t min,
+                             std::int64_t max) {
+  declare(name, [&target, min, max](const std::string& n, const std::string& v) {
+    target = static_cast<int>(parse_int(n, v, min, max));
+  });
+}
+
+void OptionRegistry::integer(const std::string& name, std::size_t& target, std::int64_t min,
+                             std::int64_t max) {
+  declare(name, [&target, min, max](const std::string& n, const std::string& v) {
+    target = static_cast<std::size_t>(parse_int(n, v, min, max));
+  });
+}
+
+void OptionRegistry::boolean(const std::string& name, bool& target) {
+  declare(name, [&target](const std::string& n, const std::string& v) { target = parse_bool(n, v); });
+}
+
+void OptionRegistry::text(const std::string& name, std::string& target) {
+  declare(name, [&target](const std::string& n, const std::string& v) {
+    if (v.empty()) fail(n, v, "must not be empty");
+    target = v;
+  });
+}
+
+void OptionRegistry::host_port(const std::string& name, std::optional<HostPort>& target) {
+  declare(name, [&target](const std::string& n, const std::string& v) { target = parse_host_port(n, v); });
+}
+
+void OptionRegistry::url(const std::string& name, std::string& target) {
+  declare(name, [&target](const std::string& n, const std::string& v) { target = parse_url(n, v); });
+}
+
+void OptionRegistry::parse(const std::vector<std::pair<std::string, std::string>>& raw) const {
   std::map<std::string, bool> seen;
   for (const auto& [name, value] : raw) {
-    auto it = setters.find(name);
-    if (it == setters.end()) {
-      throw OptionError("plugin_opt_" + name + ": unknown option");
-    }
+    auto it = setters_.find(name);
+    if (it == setters_.end()) throw OptionError("plugin_opt_" + name + ": unknown option");
     if (seen[name]) throw OptionError("plugin_opt_" + name + ": given more than once");
     seen[name] = true;
     it->second(name, value);
   }
-  if (o.db_path.empty()) throw OptionError("plugin_opt_db_path is required");
-  if (o.data_dir.empty()) o.data_dir = parent_dir(o.db_path);
-  if (o.signing_key_file.empty()) o.signing_key_file = o.data_dir + "/signing.key";
-  return o;
 }
 
 }  // namespace rs1

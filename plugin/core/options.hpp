@@ -1,10 +1,13 @@
-// The plugin options of SPEC §3: parsing, defaults and validation. Every
-// option is checked at start, including those later features use, so a typo
-// stops the broker with one clear line instead of surfacing days later.
+// The registry of plugin options (SPEC §3): each module declares the options
+// it uses where it lives (name, range, target field), and the registry parses
+// mosquitto.conf's plugin_opt_ lines against all of them, so an unknown or
+// repeated option, or a bad value, stops the broker with one clear line.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
+#include <map>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -13,40 +16,43 @@
 
 namespace rs1 {
 
-struct HostPort {
-  std::string host;
-  int port = 0;
-};
-
-struct Options {
-  std::string db_path;
-  std::string data_dir;
-  std::string signing_key_file;
-  std::string ota_base_url = "http://127.0.0.1:8080";
-  std::optional<HostPort> http_listen;
-  int url_ttl_s = 900;
-  bool clock_skew_ahead = false;
-  int rate_limit_per_min = 600;
-  std::size_t max_payload_bytes = 65536;
-  int auth_fail_limit = 5;
-  int auth_ban_s = 0;
-  int ingest_flush_ms = 100;
-  std::size_t ingest_queue_max = 200000;
-  std::size_t ingest_queue_max_bytes = std::size_t{256} << 20;  // payload and state text waiting
-  int hot_days = 30;
-  int archive_retention_days = 365;
-  int backup_retention_days = 30;
-  int backup_hour_utc = 3;
-};
-
 // The message names the option and what is wrong with its value.
 class OptionError : public std::runtime_error {
  public:
   using std::runtime_error::runtime_error;
 };
 
-// Options in the order mosquitto.conf gave them (plugin_opt_NAME VALUE, the
-// "plugin_opt_" prefix already removed). Throws OptionError.
-Options parse_options(const std::vector<std::pair<std::string, std::string>>& raw);
+struct HostPort {
+  std::string host;
+  int port = 0;
+};
+
+class OptionRegistry {
+ public:
+  using Setter = std::function<void(const std::string& name, const std::string& value)>;
+
+  // The general form; every typed declaration below is one of these.
+  // Throws std::logic_error for a name declared twice.
+  void declare(const std::string& name, Setter setter);
+
+  void integer(const std::string& name, int& target, std::int64_t min, std::int64_t max);
+  void integer(const std::string& name, std::size_t& target, std::int64_t min, std::int64_t max);
+  void boolean(const std::string& name, bool& target);
+  void text(const std::string& name, std::string& target);  // non-empty
+  void host_port(const std::string& name, std::optional<HostPort>& target);
+  void url(const std::string& name, std::string& target);  // http:// or https://, with a host
+
+  // Options in the order mosquitto.conf gave them ("plugin_opt_" removed).
+  // Throws OptionError.
+  void parse(const std::vector<std::pair<std::string, std::string>>& raw) const;
+  bool declared(const std::string& name) const { return setters_.count(name) != 0; }
+
+ private:
+  std::map<std::string, Setter> setters_;
+};
+
+// "plugin_opt_NAME 'VALUE': why".
+[[noreturn]] void option_fail(const std::string& name, const std::string& value,
+                              const std::string& why);
 
 }  // namespace rs1

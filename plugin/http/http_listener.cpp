@@ -38,6 +38,8 @@
 // client address. Threads come from a pool that grows to a bound on demand.
 
 namespace rs1 {
+
+void declare_options(OptionRegistry& r, HttpOptions& o) { r.host_port("http_listen", o.listen); }
 namespace {
 
 using Clock = std::chrono::steady_clock;

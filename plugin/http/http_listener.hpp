@@ -9,6 +9,7 @@
 #include <chrono>
 #include <cstddef>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 
@@ -19,6 +20,12 @@ namespace rs1 {
 
 class Routes;
 class HttpServerImpl;
+
+// The listener's plugin option (SPEC §3).
+struct HttpOptions {
+  std::optional<HostPort> listen;  // http_listen; unset: no listener
+};
+void declare_options(OptionRegistry& registry, HttpOptions& options);
 
 struct HttpLimits {
   // Worker threads, started as connections need them. Each connection has

@@ -73,6 +73,12 @@ std::string describe_item(const WriteBatch& b) {
 
 }  // namespace
 
+void declare_options(OptionRegistry& r, IngestOptions& o) {
+  r.integer("ingest_flush_ms", o.flush_ms, 1, 60000);
+  r.integer("ingest_queue_max", o.queue_max, 1, 100000000);
+  r.integer("ingest_queue_max_bytes", o.queue_max_bytes, std::int64_t{1} << 20, std::int64_t{64} << 30);
+}
+
 IngestMetrics::IngestMetrics(MetricRegistry& r)
     : rows_written(r.counter("rs1_telemetry_rows_written_total", "Telemetry rows committed.")),
       queue_depth(r.gauge("rs1_ingest_queue_depth", "Rows and updates waiting for the writer.")),

@@ -27,10 +27,19 @@
 #include <vector>
 
 #include "core/log.hpp"
+#include "core/options.hpp"
 #include "runtime/ingest_store.hpp"
 #include "runtime/metrics.hpp"
 
 namespace rs1 {
+
+// The writer's plugin options (SPEC §3).
+struct IngestOptions {
+  int flush_ms = 100;                                   // ingest_flush_ms
+  std::size_t queue_max = 200000;                       // ingest_queue_max
+  std::size_t queue_max_bytes = std::size_t{256} << 20;  // ingest_queue_max_bytes
+};
+void declare_options(OptionRegistry& registry, IngestOptions& options);
 
 // The writer's metrics, declared once here.
 struct IngestMetrics {

@@ -1,6 +1,6 @@
 // Plugin options (SPEC §3): defaults, derived paths, and one clear error
 // naming the option for every bad value.
-#include "core/options.hpp"
+#include "options/plugin_options.hpp"
 
 #include <catch2/catch.hpp>
 #include <filesystem>
@@ -30,24 +30,24 @@ std::string error_of(const Raw& raw) {
 
 TEST_CASE("options: defaults with only db_path", "[options]") {
   Options o = parse_options({{"db_path", "/srv/rs1/rs1.db"}});
-  CHECK(o.db_path == "/srv/rs1/rs1.db");
-  CHECK(o.data_dir == "/srv/rs1");
-  CHECK(o.signing_key_file == "/srv/rs1/signing.key");
-  CHECK(o.ota_base_url == "http://127.0.0.1:8080");
-  CHECK_FALSE(o.http_listen);
-  CHECK(o.url_ttl_s == 900);
-  CHECK_FALSE(o.clock_skew_ahead);
-  CHECK(o.rate_limit_per_min == 600);
-  CHECK(o.max_payload_bytes == 65536);
-  CHECK(o.auth_fail_limit == 5);
-  CHECK(o.auth_ban_s == 0);
-  CHECK(o.ingest_flush_ms == 100);
-  CHECK(o.ingest_queue_max == 200000);
-  CHECK(o.ingest_queue_max_bytes == 256u * 1024 * 1024);
-  CHECK(o.hot_days == 30);
-  CHECK(o.archive_retention_days == 365);
-  CHECK(o.backup_retention_days == 30);
-  CHECK(o.backup_hour_utc == 3);
+  CHECK(o.storage.db_path == "/srv/rs1/rs1.db");
+  CHECK(o.storage.data_dir == "/srv/rs1");
+  CHECK(o.ota.signing_key_file == "/srv/rs1/signing.key");
+  CHECK(o.ota.ota_base_url == "http://127.0.0.1:8080");
+  CHECK_FALSE(o.http.listen);
+  CHECK(o.ota.url_ttl_s == 900);
+  CHECK_FALSE(o.devices.clock_skew_ahead);
+  CHECK(o.devices.rate_limit_per_min == 600);
+  CHECK(o.devices.max_payload_bytes == 65536);
+  CHECK(o.devices.auth_fail_limit == 5);
+  CHECK(o.devices.auth_ban_s == 0);
+  CHECK(o.ingest.flush_ms == 100);
+  CHECK(o.ingest.queue_max == 200000);
+  CHECK(o.ingest.queue_max_bytes == 256u * 1024 * 1024);
+  CHECK(o.ops.hot_days == 30);
+  CHECK(o.ops.archive_retention_days == 365);
+  CHECK(o.ops.backup_retention_days == 30);
+  CHECK(o.ops.backup_hour_utc == 3);
 }
 
 TEST_CASE("options: data_dir defaults to the directory of db_path", "[options]") {
@@ -60,23 +60,23 @@ TEST_CASE("options: data_dir defaults to the directory of db_path", "[options]")
   }));
   CAPTURE(db_path);
   Options o = parse_options({{"db_path", db_path}});
-  CHECK(o.data_dir == data_dir);
+  CHECK(o.storage.data_dir == data_dir);
   // "/" + "/signing.key" gives "//signing.key": the same file.
-  CHECK(std::filesystem::path(o.signing_key_file).lexically_normal() ==
+  CHECK(std::filesystem::path(o.ota.signing_key_file).lexically_normal() ==
         std::filesystem::path(key_file).lexically_normal());
 }
 
 TEST_CASE("options: an explicit data_dir moves the signing key but not an explicit key file",
           "[options]") {
   Options o = parse_options({{"db_path", "/srv/rs1/rs1.db"}, {"data_dir", "/data"}});
-  CHECK(o.data_dir == "/data");
-  CHECK(o.signing_key_file == "/data/signing.key");
+  CHECK(o.storage.data_dir == "/data");
+  CHECK(o.ota.signing_key_file == "/data/signing.key");
 
   Options k = parse_options({{"signing_key_file", "/etc/rs1/keys"},
                              {"db_path", "/srv/rs1/rs1.db"},
                              {"data_dir", "/data"}});
-  CHECK(k.data_dir == "/data");
-  CHECK(k.signing_key_file == "/etc/rs1/keys");
+  CHECK(k.storage.data_dir == "/data");
+  CHECK(k.ota.signing_key_file == "/etc/rs1/keys");
 }
 
 TEST_CASE("options: every option set to a valid value", "[options]") {
@@ -98,23 +98,23 @@ TEST_CASE("options: every option set to a valid value", "[options]") {
       {"backup_retention_days", "14"},
       {"backup_hour_utc", "0"},
   });
-  CHECK(o.ota_base_url == "https://ota.example.com/fw");  // paths are appended with '/'
-  REQUIRE(o.http_listen);
-  CHECK(o.http_listen->host == "0.0.0.0");
-  CHECK(o.http_listen->port == 8443);
-  CHECK(o.url_ttl_s == 60);
-  CHECK(o.clock_skew_ahead);
-  CHECK(o.rate_limit_per_min == 0);
-  CHECK(o.max_payload_bytes == 1024);
-  CHECK(o.auth_fail_limit == 10);
-  CHECK(o.auth_ban_s == 300);
-  CHECK(o.ingest_flush_ms == 250);
-  CHECK(o.ingest_queue_max == 1000);
-  CHECK(o.ingest_queue_max_bytes == std::size_t{64} << 30);
-  CHECK(o.hot_days == 7);
-  CHECK(o.archive_retention_days == 90);
-  CHECK(o.backup_retention_days == 14);
-  CHECK(o.backup_hour_utc == 0);
+  CHECK(o.ota.ota_base_url == "https://ota.example.com/fw");  // paths are appended with '/'
+  REQUIRE(o.http.listen);
+  CHECK(o.http.listen->host == "0.0.0.0");
+  CHECK(o.http.listen->port == 8443);
+  CHECK(o.ota.url_ttl_s == 60);
+  CHECK(o.devices.clock_skew_ahead);
+  CHECK(o.devices.rate_limit_per_min == 0);
+  CHECK(o.devices.max_payload_bytes == 1024);
+  CHECK(o.devices.auth_fail_limit == 10);
+  CHECK(o.devices.auth_ban_s == 300);
+  CHECK(o.ingest.flush_ms == 250);
+  CHECK(o.ingest.queue_max == 1000);
+  CHECK(o.ingest.queue_max_bytes == std::size_t{64} << 30);
+  CHECK(o.ops.hot_days == 7);
+  CHECK(o.ops.archive_retention_days == 90);
+  CHECK(o.ops.backup_retention_days == 14);
+  CHECK(o.ops.backup_hour_utc == 0);
 }
 
 TEST_CASE("options: ingest_queue_max_bytes bounds, 1 MiB to 64 GiB", "[options]") {
@@ -125,7 +125,7 @@ TEST_CASE("options: ingest_queue_max_bytes bounds, 1 MiB to 64 GiB", "[options]"
   }));
   CAPTURE(value);
   CHECK(parse_options({{"db_path", "x.db"}, {"ingest_queue_max_bytes", value}})
-            .ingest_queue_max_bytes == expected);
+            .ingest.queue_max_bytes == expected);
 }
 
 TEST_CASE("options: http_listen forms", "[options]") {
@@ -137,9 +137,9 @@ TEST_CASE("options: http_listen forms", "[options]") {
   }));
   CAPTURE(value);
   Options o = parse_options({{"db_path", "x.db"}, {"http_listen", value}});
-  REQUIRE(o.http_listen);
-  CHECK(o.http_listen->host == host);
-  CHECK(o.http_listen->port == port);
+  REQUIRE(o.http.listen);
+  CHECK(o.http.listen->host == host);
+  CHECK(o.http.listen->port == port);
 }
 
 TEST_CASE("options: booleans", "[options]") {
@@ -154,7 +154,7 @@ TEST_CASE("options: booleans", "[options]") {
       {"off", false},
   }));
   CAPTURE(value);
-  CHECK(parse_options({{"db_path", "x.db"}, {"clock_skew_ahead", value}}).clock_skew_ahead ==
+  CHECK(parse_options({{"db_path", "x.db"}, {"clock_skew_ahead", value}}).devices.clock_skew_ahead ==
         expected);
 }
 
@@ -237,4 +237,18 @@ TEST_CASE("options: unknown, duplicate and missing options", "[options]") {
   CHECK(error_of({}) == "plugin_opt_db_path is required");
   CHECK(error_of({{"hot_days", "3"}}) == "plugin_opt_db_path is required");
   CHECK(error_of({{"DB_PATH", "x.db"}}) == "plugin_opt_DB_PATH: unknown option");
+}
+
+TEST_CASE("options: each module declares its own, a name once", "[options]") {
+  OptionRegistry r;
+  int flush = 0;
+  IngestOptions ingest;
+  declare_options(r, ingest);
+  CHECK(r.declared("ingest_flush_ms"));
+  CHECK_FALSE(r.declared("http_listen"));
+  CHECK_THROWS_AS(r.integer("ingest_flush_ms", flush, 1, 2), std::logic_error);
+  r.parse({{"ingest_flush_ms", "250"}});
+  CHECK(ingest.flush_ms == 250);
+  CHECK_THROWS_WITH(r.parse({{"http_listen", "127.0.0.1:8080"}}),
+                    "plugin_opt_http_listen: unknown option");
 }
