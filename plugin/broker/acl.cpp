@@ -40,7 +40,7 @@ int Broker::on_acl_check(mosquitto_evt_acl_check& ev) {
                     ev.retain, PayloadLimits{options_.devices.max_payload_bytes});
   if (allowed) {
     if (access == Access::subscribe) {
-      if (const Session* session = sessions_.find(ev.client)) note_subscription(*session, ev.topic);
+      if (Session* session = sessions_.find(ev.client)) note_subscription(*session, ev.topic);
     }
     return MOSQ_ERR_SUCCESS;
   }
@@ -51,13 +51,14 @@ int Broker::on_acl_check(mosquitto_evt_acl_check& ev) {
 // The downlink gate (SPEC §5): a device's waiting downlinks of a kind go out
 // only once its current session has subscribed to that topic. Mosquitto adds
 // the subscription right after this check, before any TICK can publish.
-void Broker::note_subscription(const Session& session, const char* filter) {
+void Broker::note_subscription(Session& session, const char* filter) {
   if (session.role != Role::device) return;
   auto inner = strip_shared_prefix(filter);
   if (!inner) return;
   auto parsed = parse_device_topic(*inner);
   if (!parsed || parsed->device_id != session.identity || is_uplink(parsed->kind)) return;
-  downlinks_.subscribed(session.identity, parsed->kind);
+  session.subscribed |= downlink_bit(parsed->kind);
+  downlinks_.wake(session.identity);
 }
 
 void Broker::record_denial(mosquitto* client, const Session* session, int access,

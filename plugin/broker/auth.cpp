@@ -46,6 +46,13 @@ int Broker::on_basic_auth(mosquitto_evt_basic_auth& ev) {
   const bool device = session->role == Role::device;
   const std::string id = session->identity;
   const std::int64_t ref = session->device_ref;
+  if (device) {
+    // A new session has subscribed to nothing yet, unless it is a persistent
+    // one coming back, whose subscriptions Mosquitto restores.
+    const DownlinkMask kept = downlinks_.take_persistent(id);
+    if (!mosquitto_client_clean_session(ev.client)) session->subscribed = kept;
+  }
+  const bool wake = device && session->subscribed != 0;
   if (sessions_.login(ev.client, std::move(*session)) && device) {
     DeviceUpdate u;
     u.device_ref = ref;
@@ -53,7 +60,7 @@ int Broker::on_basic_auth(mosquitto_evt_basic_auth& ev) {
     u.online = true;
     writer_->add(std::move(u));
   }
-  if (device) downlinks_.session_started(id, !mosquitto_client_clean_session(ev.client));
+  if (wake) downlinks_.wake(id);
   metrics_.connections_total.fetch_add(1, std::memory_order_relaxed);
   metrics_.devices_online.store(sessions_.online_devices(), std::memory_order_relaxed);
   return MOSQ_ERR_SUCCESS;

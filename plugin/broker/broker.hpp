@@ -99,7 +99,7 @@ class Broker {
   // acl.cpp
   void record_denial(mosquitto* client, const Session* session, int access, const char* topic,
                      std::int64_t now_s);
-  void note_subscription(const Session& session, const char* filter);
+  void note_subscription(Session& session, const char* filter);
   // tick.cpp
   void apply(DirectoryUpdate update, std::vector<std::string>& kick_clients,
              std::vector<std::string>& kick_users);

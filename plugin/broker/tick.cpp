@@ -45,7 +45,11 @@ void Broker::queue_diag(DiagRequest request) {
 
 void Broker::send_downlinks(std::int64_t now_s) {
   const std::uint64_t expired_before = downlinks_.expired();
-  for (auto& out : downlinks_.take_ready(now_s)) {
+  auto subscriptions = [this](const std::string& id) -> DownlinkMask {
+    const Session* s = sessions_.current(id);
+    return s ? s->subscribed : 0;
+  };
+  for (auto& out : downlinks_.take_ready(now_s, subscriptions)) {
     const Downlink& d = out.downlink;
     // No target client id: the broker's READ check applies as to any message.
     int rc = mosquitto_broker_publish_copy(nullptr, out.topic.c_str(),
@@ -112,7 +116,9 @@ int Broker::on_disconnect(mosquitto_evt_disconnect& ev) {
   if (!ended || !ended->went_offline || ended->session.role != Role::device) {
     return MOSQ_ERR_SUCCESS;
   }
-  downlinks_.session_ended(ended->session.identity, !mosquitto_client_clean_session(ev.client));
+  if (!mosquitto_client_clean_session(ev.client)) {
+    downlinks_.keep_persistent(ended->session.identity, ended->session.subscribed);
+  }
   DeviceUpdate u;
   u.device_ref = ended->session.device_ref;
   u.last_seen = std::time(nullptr);

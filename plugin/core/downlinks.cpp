@@ -4,6 +4,19 @@
 
 namespace rs1 {
 
+DownlinkMask downlink_bit(DeviceTopic kind) {
+  switch (kind) {
+    case DeviceTopic::ota_trigger:
+      return 1;
+    case DeviceTopic::config_update:
+      return 2;
+    case DeviceTopic::diag_request:
+      return 4;
+    default:
+      return 0;
+  }
+}
+
 std::string downlink_topic(const std::string& device_id, DeviceTopic kind) {
   const char* suffix = "diag/request";
   switch (kind) {
@@ -20,8 +33,7 @@ std::string downlink_topic(const std::string& device_id, DeviceTopic kind) {
 }
 
 std::optional<Downlink> Downlinks::enqueue(const std::string& device_id, Downlink downlink) {
-  DeviceState& state = devices_[device_id];
-  auto& queue = state.waiting[downlink.kind];
+  auto& queue = waiting_[device_id][downlink.kind];
   std::optional<Downlink> pushed_out;
   auto same = std::find_if(queue.begin(), queue.end(),
                            [&](const Downlink& d) { return d.key == downlink.key; });
@@ -34,77 +46,54 @@ std::optional<Downlink> Downlinks::enqueue(const std::string& device_id, Downlin
     }
     queue.push_back(std::move(downlink));
   }
-  mark_ready_if_due(device_id, state);
+  woken_.insert(device_id);
   return pushed_out;
 }
 
 void Downlinks::forget(const std::string& device_id) {
-  auto it = devices_.find(device_id);
-  if (it == devices_.end()) return;
-  it->second.waiting.clear();
-  ready_.erase(device_id);
-  if (!it->second.online) devices_.erase(it);
+  waiting_.erase(device_id);
+  woken_.erase(device_id);
+  persistent_.erase(device_id);
 }
 
-void Downlinks::session_started(const std::string& device_id, bool persistent) {
-  DeviceState& state = devices_[device_id];
-  state.online = true;
-  if (!persistent) state.subscribed.clear();
-  mark_ready_if_due(device_id, state);
+void Downlinks::wake(const std::string& device_id) {
+  if (waiting_.count(device_id)) woken_.insert(device_id);
 }
 
-void Downlinks::subscribed(const std::string& device_id, DeviceTopic kind) {
-  DeviceState& state = devices_[device_id];
-  state.subscribed.insert(kind);
-  mark_ready_if_due(device_id, state);
-}
-
-void Downlinks::session_ended(const std::string& device_id, bool persistent) {
-  auto it = devices_.find(device_id);
-  if (it == devices_.end()) return;
-  it->second.online = false;
-  if (!persistent) it->second.subscribed.clear();
-  ready_.erase(device_id);
-  if (it->second.waiting.empty() && it->second.subscribed.empty()) devices_.erase(it);
-}
-
-void Downlinks::mark_ready_if_due(const std::string& device_id, DeviceState& state) {
-  if (!state.online) return;
-  for (const auto& [kind, queue] : state.waiting) {
-    if (!queue.empty() && state.subscribed.count(kind)) {
-      ready_.insert(device_id);
-      return;
-    }
-  }
-}
-
-std::vector<OutgoingDownlink> Downlinks::take_ready(std::int64_t now_s) {
+std::vector<OutgoingDownlink> Downlinks::take_ready(
+    std::int64_t now_s, const std::function<DownlinkMask(const std::string&)>& subscriptions) {
   std::vector<OutgoingDownlink> out;
-  if (ready_.empty()) return out;
-  for (const auto& device_id : ready_) {
-    DeviceState& state = devices_[device_id];
-    for (auto& [kind, queue] : state.waiting) {
-      if (!state.subscribed.count(kind)) continue;
-      for (auto& d : queue) {
+  if (woken_.empty()) return out;
+  for (const auto& device_id : woken_) {
+    auto it = waiting_.find(device_id);
+    if (it == waiting_.end()) continue;
+    const DownlinkMask mask = subscriptions(device_id);
+    if (mask == 0) continue;  // offline or not subscribed: woken again when that changes
+    Queues& queues = it->second;
+    for (auto q = queues.begin(); q != queues.end();) {
+      if (!(mask & downlink_bit(q->first))) {
+        ++q;
+        continue;
+      }
+      for (auto& d : q->second) {
         if (d.expires_at_s != 0 && d.expires_at_s <= now_s) {
           ++expired_;
           continue;
         }
-        out.push_back(OutgoingDownlink{device_id, downlink_topic(device_id, kind), std::move(d)});
+        out.push_back(OutgoingDownlink{device_id, downlink_topic(device_id, q->first), std::move(d)});
       }
-      queue.clear();
+      q = queues.erase(q);
     }
-    for (auto it = state.waiting.begin(); it != state.waiting.end();) {
-      it = it->second.empty() ? state.waiting.erase(it) : std::next(it);
-    }
+    if (queues.empty()) waiting_.erase(it);
   }
-  ready_.clear();
+  woken_.clear();
   return out;
 }
 
 void Downlinks::expire(std::int64_t now_s) {
-  for (auto it = devices_.begin(); it != devices_.end();) {
-    for (auto& [kind, queue] : it->second.waiting) {
+  for (auto it = waiting_.begin(); it != waiting_.end();) {
+    for (auto q = it->second.begin(); q != it->second.end();) {
+      auto& queue = q->second;
       auto before = queue.size();
       queue.erase(std::remove_if(queue.begin(), queue.end(),
                                  [&](const Downlink& d) {
@@ -112,19 +101,32 @@ void Downlinks::expire(std::int64_t now_s) {
                                  }),
                   queue.end());
       expired_ += before - queue.size();
+      q = queue.empty() ? it->second.erase(q) : std::next(q);
     }
-    for (auto w = it->second.waiting.begin(); w != it->second.waiting.end();) {
-      w = w->second.empty() ? it->second.waiting.erase(w) : std::next(w);
-    }
-    const bool idle = !it->second.online && it->second.waiting.empty() && it->second.subscribed.empty();
-    it = idle ? devices_.erase(it) : std::next(it);
+    it = it->second.empty() ? waiting_.erase(it) : std::next(it);
   }
+}
+
+void Downlinks::keep_persistent(const std::string& device_id, DownlinkMask mask) {
+  if (mask == 0) {
+    persistent_.erase(device_id);
+  } else {
+    persistent_[device_id] = mask;
+  }
+}
+
+DownlinkMask Downlinks::take_persistent(const std::string& device_id) {
+  auto it = persistent_.find(device_id);
+  if (it == persistent_.end()) return 0;
+  DownlinkMask mask = it->second;
+  persistent_.erase(it);
+  return mask;
 }
 
 std::size_t Downlinks::waiting() const {
   std::size_t n = 0;
-  for (const auto& [id, state] : devices_) {
-    for (const auto& [kind, queue] : state.waiting) n += queue.size();
+  for (const auto& [id, queues] : waiting_) {
+    for (const auto& [kind, queue] : queues) n += queue.size();
   }
   return n;
 }

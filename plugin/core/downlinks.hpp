@@ -1,13 +1,16 @@
 // Downlinks (SPEC §5): what waits for each device — diagnostics requests now,
 // OTA triggers and zone configs next — and the gate that lets one go only
 // once the device's current session has subscribed to its topic (a message
-// sent before the SUBSCRIBE would be lost). Pure: the broker glue records
-// logins, subscriptions and disconnects, and publishes what take_ready()
-// returns. Nothing costs anything per TICK while nothing is ready.
+// sent before the SUBSCRIBE would be lost). Pure: the glue keeps each
+// session's subscriptions as a DownlinkMask in the session itself (no
+// memory per device unless something waits), wakes a device when its
+// session subscribes, and publishes what take_ready() returns. Nothing
+// costs anything per TICK while nothing is ready.
 #pragma once
 
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <map>
 #include <optional>
 #include <set>
@@ -18,6 +21,10 @@
 #include "core/topic_rules.hpp"
 
 namespace rs1 {
+
+// The downlink topics a session has subscribed to, one bit per kind.
+using DownlinkMask = std::uint8_t;
+DownlinkMask downlink_bit(DeviceTopic kind);  // 0 for an uplink
 
 struct Downlink {
   DeviceTopic kind = DeviceTopic::diag_request;  // ota_trigger | config_update | diag_request
@@ -45,37 +52,34 @@ class Downlinks {
   std::optional<Downlink> enqueue(const std::string& device_id, Downlink downlink);
   // Drops what waits for a device (deleted).
   void forget(const std::string& device_id);
+  // The device's session subscribed to a downlink topic, or a session began
+  // with subscriptions: what waits for it may be ready.
+  void wake(const std::string& device_id);
 
-  // A session of the device started: nothing is subscribed in it yet,
-  // unless `persistent` (clean session off) keeps the earlier session's
-  // subscriptions, which Mosquitto restores.
-  void session_started(const std::string& device_id, bool persistent);
-  // The current session subscribed to one of the device's downlink topics.
-  void subscribed(const std::string& device_id, DeviceTopic kind);
-  // The device has no session any more (its subscriptions survive only for
-  // a persistent session, which keeps them for the next one).
-  void session_ended(const std::string& device_id, bool persistent);
-
-  // Everything that may go now, oldest first per device and kind; expired
-  // downlinks are dropped (counted in expired()). O(1) when nothing is ready.
-  std::vector<OutgoingDownlink> take_ready(std::int64_t now_s);
-  // Drops expired downlinks of devices that are not ready (call now and then).
+  // Everything that may go now, oldest first per device and kind, given each
+  // woken device's current subscriptions (`subscriptions(id)`, 0 when it is
+  // offline); expired downlinks are dropped (counted in expired()). O(1)
+  // when nothing was woken.
+  std::vector<OutgoingDownlink> take_ready(
+      std::int64_t now_s, const std::function<DownlinkMask(const std::string&)>& subscriptions);
+  // Drops expired downlinks (call now and then).
   void expire(std::int64_t now_s);
+
+  // A persistent session (clean session off) keeps its subscriptions while
+  // the device is away; Mosquitto restores them when it comes back.
+  void keep_persistent(const std::string& device_id, DownlinkMask mask);
+  DownlinkMask take_persistent(const std::string& device_id);
 
   std::size_t waiting() const;
   std::uint64_t expired() const { return expired_; }
 
  private:
-  struct DeviceState {
-    bool online = false;
-    std::set<DeviceTopic> subscribed;
-    std::map<DeviceTopic, std::deque<Downlink>> waiting;
-  };
-  void mark_ready_if_due(const std::string& device_id, DeviceState& state);
+  using Queues = std::map<DeviceTopic, std::deque<Downlink>>;
 
   std::size_t max_per_kind_;
-  std::unordered_map<std::string, DeviceState> devices_;
-  std::set<std::string> ready_;  // devices with something sendable now
+  std::unordered_map<std::string, Queues> waiting_;  // only devices with something waiting
+  std::set<std::string> woken_;
+  std::unordered_map<std::string, DownlinkMask> persistent_;
   std::uint64_t expired_ = 0;
 };
 

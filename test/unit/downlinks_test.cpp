@@ -4,6 +4,7 @@
 #include "core/downlinks.hpp"
 
 #include <catch2/catch.hpp>
+#include <map>
 
 using namespace rs1;
 
@@ -24,55 +25,69 @@ std::vector<std::string> keys(const std::vector<OutgoingDownlink>& out) {
   return k;
 }
 
+// The sessions' subscriptions as the glue keeps them (absent: offline).
+struct Subs {
+  std::map<std::string, DownlinkMask> masks;
+  std::function<DownlinkMask(const std::string&)> fn() {
+    return [this](const std::string& id) {
+      auto it = masks.find(id);
+      return it == masks.end() ? DownlinkMask{0} : it->second;
+    };
+  }
+};
+
+const DownlinkMask kDiag = downlink_bit(DeviceTopic::diag_request);
+
 }  // namespace
 
 TEST_CASE("downlinks: held while offline, sent after login and subscribe", "[downlinks]") {
   Downlinks d;
+  Subs subs;
   d.enqueue("dev-a", diag("r1"));
-  CHECK(d.take_ready(100).empty());  // offline
-  d.session_started("dev-a", false);
-  CHECK(d.take_ready(100).empty());  // logged in, not subscribed
-  d.subscribed("dev-a", DeviceTopic::ota_trigger);
-  CHECK(d.take_ready(100).empty());  // another topic
-  d.subscribed("dev-a", DeviceTopic::diag_request);
-  auto out = d.take_ready(100);
+  CHECK(d.take_ready(100, subs.fn()).empty());  // offline
+  subs.masks["dev-a"] = 0;                       // logged in, not subscribed
+  CHECK(d.take_ready(100, subs.fn()).empty());
+  subs.masks["dev-a"] = downlink_bit(DeviceTopic::ota_trigger);  // another topic
+  d.wake("dev-a");
+  CHECK(d.take_ready(100, subs.fn()).empty());
+  subs.masks["dev-a"] |= kDiag;
+  d.wake("dev-a");
+  auto out = d.take_ready(100, subs.fn());
   REQUIRE(out.size() == 1);
   CHECK(out[0].topic == "opticworks/dev-a/diag/request");
   CHECK(out[0].device_id == "dev-a");
   CHECK(out[0].downlink.key == "r1");
-  CHECK(d.take_ready(100).empty());  // sent once
+  d.wake("dev-a");
+  CHECK(d.take_ready(100, subs.fn()).empty());  // sent once
   CHECK(d.waiting() == 0);
 
   // While subscribed, a new one is ready at once.
   d.enqueue("dev-a", diag("r2"));
-  CHECK(keys(d.take_ready(100)) == std::vector<std::string>{"r2"});
+  CHECK(keys(d.take_ready(100, subs.fn())) == std::vector<std::string>{"r2"});
 }
 
-TEST_CASE("downlinks: a reconnect is a new session", "[downlinks]") {
+TEST_CASE("downlinks: nothing is kept for a device with nothing waiting", "[downlinks]") {
   Downlinks d;
-  d.session_started("dev-a", false);
-  d.subscribed("dev-a", DeviceTopic::diag_request);
-  d.session_ended("dev-a", false);
-  d.enqueue("dev-a", diag("r1"));
-  d.session_started("dev-a", false);
-  CHECK(d.take_ready(100).empty());  // the old session's SUBSCRIBE does not count
-  d.subscribed("dev-a", DeviceTopic::diag_request);
-  CHECK(keys(d.take_ready(100)) == std::vector<std::string>{"r1"});
+  Subs subs;
+  subs.masks["dev-a"] = kDiag;
+  d.wake("dev-a");  // a subscription alone costs no memory here
+  CHECK(d.take_ready(100, subs.fn()).empty());
+  CHECK(d.waiting() == 0);
 }
 
-TEST_CASE("downlinks: a persistent session keeps its subscriptions", "[downlinks]") {
+TEST_CASE("downlinks: a persistent session's subscriptions are kept while it is away",
+          "[downlinks]") {
   Downlinks d;
-  d.session_started("dev-a", true);
-  d.subscribed("dev-a", DeviceTopic::diag_request);
-  d.session_ended("dev-a", true);
-  d.enqueue("dev-a", diag("r1"));
-  CHECK(d.take_ready(100).empty());  // offline
-  d.session_started("dev-a", true);  // Mosquitto restores the subscription
-  CHECK(keys(d.take_ready(100)) == std::vector<std::string>{"r1"});
+  d.keep_persistent("dev-a", kDiag);
+  CHECK(d.take_persistent("dev-a") == kDiag);
+  CHECK(d.take_persistent("dev-a") == 0);  // taken once, by the session that comes back
+  d.keep_persistent("dev-b", 0);
+  CHECK(d.take_persistent("dev-b") == 0);
 }
 
 TEST_CASE("downlinks: expiry, the per-kind bound and replacement by key", "[downlinks]") {
   Downlinks d(3);
+  Subs subs;
   d.enqueue("dev-a", diag("old", 50));
   d.enqueue("dev-a", diag("r1", 500));
   d.enqueue("dev-a", diag("r2"));
@@ -83,14 +98,13 @@ TEST_CASE("downlinks: expiry, the per-kind bound and replacement by key", "[down
   CHECK(d.waiting() == 3);
   d.expire(600);  // r1 expired
   CHECK(d.expired() == 1);
-  d.session_started("dev-a", false);
-  d.subscribed("dev-a", DeviceTopic::diag_request);
-  CHECK(keys(d.take_ready(600)) == std::vector<std::string>{"r2", "r3"});
+  subs.masks["dev-a"] = kDiag;
+  d.wake("dev-a");
+  CHECK(keys(d.take_ready(600, subs.fn())) == std::vector<std::string>{"r2", "r3"});
 
   d.enqueue("dev-b", diag("late", 700));
-  d.session_started("dev-b", false);
-  d.subscribed("dev-b", DeviceTopic::diag_request);
-  CHECK(d.take_ready(800).empty());  // expired before it could go
+  subs.masks["dev-b"] = kDiag;
+  CHECK(d.take_ready(800, subs.fn()).empty());  // expired before it could go
   CHECK(d.expired() == 2);
   d.enqueue("dev-c", diag("x"));
   d.forget("dev-c");

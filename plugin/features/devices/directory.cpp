@@ -86,6 +86,12 @@ Session* Sessions::find(const void* client) {
   return it == by_client_.end() ? nullptr : &it->second;
 }
 
+const Session* Sessions::current(const std::string& identity) const {
+  auto it = live_.find(identity);
+  if (it == live_.end() || it->second.empty()) return nullptr;
+  return find(it->second.back());
+}
+
 const Session* Sessions::find(const void* client) const {
   auto it = by_client_.find(client);
   return it == by_client_.end() ? nullptr : &it->second;

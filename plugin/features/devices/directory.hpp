@@ -9,6 +9,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "core/downlinks.hpp"
 #include "features/accounts/account.hpp"
 #include "features/devices/device.hpp"
 
@@ -56,6 +57,7 @@ struct Session {
   std::int64_t device_ref = 0;
   bool replaced = false;  // a newer connection took over this client id
   std::int64_t last_seen_written = 0;  // last_seen is written at most once a second
+  DownlinkMask subscribed = 0;  // the downlink topics this session has subscribed to
 };
 
 class Sessions {
@@ -71,6 +73,8 @@ class Sessions {
   std::optional<Ended> disconnect(const void* client);
   Session* find(const void* client);
   const Session* find(const void* client) const;
+  // The newest live session of an identity (after a takeover, the new one).
+  const Session* current(const std::string& identity) const;
   template <typename Fn>
   void for_each_device(Fn&& fn) const {  // fn(device_ref), once per online device
     for (const auto& [identity, clients] : live_) {
