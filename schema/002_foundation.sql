@@ -1,7 +1,3 @@
--- Telemetry by time alone (rs1ctl telemetry query --since without --device):
--- received_at_ms only grows, so this index is appended to, not scattered.
-CREATE INDEX telemetry_by_time ON telemetry (received_at_ms);
-
 -- Diagnostics requests (SPEC §5 diag/request, §8 diag): stored by rs1ctl,
 -- delivered by the broker once the device is online and subscribed.
 CREATE TABLE diag_requests (

@@ -26,6 +26,25 @@ TEST_CASE("startup: a missing db_path stops the broker with one clear line", "[s
   expect_startup_failure(broker, {"db_path"});
 }
 
+TEST_CASE("startup: a database written by a newer version stops the broker, untouched",
+          "[startup]") {
+  BrokerRunner broker(BrokerConfig{}, BrokerRunner::Start::later);
+  {
+    Fleet fleet(broker.db_path());  // creates and migrates it
+    fleet.add_device("dev-a");
+  }
+  const int future = 1000;
+  {
+    auto db = open_sqlite(broker.db_path(), SqliteTuning::interactive);
+    CHECK(db->schema_version() < future);
+  }
+  CHECK(run_command({"/usr/bin/sqlite3", broker.db_path(), "PRAGMA user_version=1000"}).exit_code == 0);
+  expect_startup_failure(broker, {"schema version 1000", "newer than this build"});
+  auto db = open_sqlite(broker.db_path(), SqliteTuning::interactive);
+  CHECK(db->schema_version() == future);
+  CHECK(db->devices().list().size() == 1);
+}
+
 TEST_CASE("startup: a bad option value stops the broker with one clear line", "[startup]") {
   SECTION("rate_limit_per_min abc") {
     BrokerRunner broker(opts({{"rate_limit_per_min", "abc"}}), BrokerRunner::Start::later);

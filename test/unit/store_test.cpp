@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "store/migrations.hpp"
+#include "store/sqlite_stores.hpp"
 #include "unit_support.hpp"
 
 using namespace rs1;
@@ -513,4 +514,64 @@ TEST_CASE("store: query_security_log newest first with filters", "[store]") {
   CHECK(all[1].severity == "warning");
   CHECK(all[1].time == 300);
   CHECK(RawDb(db.path).scalar("SELECT count(*) FROM security_log WHERE ip IS NULL") == 2);
+}
+
+TEST_CASE("store: a database newer than this build is refused, untouched", "[store]") {
+  TempDir dir;
+  const std::string path = dir.file("rs1.db");
+  {
+    auto store = open_sqlite(path, SqliteTuning::interactive);
+    store->migrate();
+    store->devices().add_one("dev-a", std::nullopt, "hash", 1);
+  }
+  const int future = migrations().back().version + 1;
+  RawDb(path).exec("PRAGMA user_version=" + std::to_string(future));
+  auto store = open_sqlite(path, SqliteTuning::interactive);
+  try {
+    store->migrate();
+    FAIL("a newer schema was accepted");
+  } catch (const StoreError& e) {
+    CHECK(e.kind() == StoreError::Kind::fatal);
+    CHECK(std::string(e.what()).find("newer than this build") != std::string::npos);
+  }
+  CHECK(RawDb(path).scalar("PRAGMA user_version") == future);
+  CHECK(RawDb(path).scalar("SELECT count(*) FROM devices") == 1);
+}
+
+TEST_CASE("store: an account with an unknown role is an error, never a privilege", "[store]") {
+  TestDb db;
+  db.admin->accounts().add("backend", Role::service, "salt", "hash", 1);
+  {
+    RawDb raw(db.path);
+    // What a newer version (or a hand edit) might leave: the CHECK is off.
+    raw.exec("PRAGMA ignore_check_constraints=ON");
+    raw.exec("UPDATE accounts SET role = 'superuser' WHERE username = 'backend'");
+  }
+  CHECK(rs1_test::store_error_kind([&] { db.admin->accounts().load_credentials(); }) ==
+        StoreError::Kind::fatal);
+  CHECK(rs1_test::store_error_kind([&] { db.admin->accounts().find_credentials("backend"); }) ==
+        StoreError::Kind::fatal);
+}
+
+TEST_CASE("store: a telemetry query by time alone reads only its window, never the whole table",
+          "[store]") {
+  TestDb db;
+  RawDb raw(db.path);
+  auto plan = [&](const TelemetryQuery& q) {
+    return raw.texts("EXPLAIN QUERY PLAN " + rs1::sqlite::Telemetry::sql_for(q), 3);
+  };
+  TelemetryQuery by_time;
+  by_time.since_ms = 1000;
+  const std::string p = plan(by_time);
+  CAPTURE(p);
+  CHECK(p.find("SEARCH t USING INDEX telemetry_by_device_time (device_ref=? AND received_at_ms>?)") !=
+        std::string::npos);
+  CHECK(p.find("SCAN t") == std::string::npos);
+  TelemetryQuery by_device = by_time;
+  by_device.device_id = "dev-a";
+  const std::string pd = plan(by_device);
+  CAPTURE(pd);
+  CHECK(pd.find("SEARCH t USING INDEX telemetry_by_device_time") != std::string::npos);
+  CHECK(pd.find("SCAN t") == std::string::npos);
+  CHECK(pd.find("TEMP B-TREE") == std::string::npos);  // one device: already in time order
 }

@@ -116,6 +116,21 @@ class RawDb {
     }
   }
 
+  // Every row's text of the statement's column `col`, joined by newlines.
+  std::string texts(const std::string& sql, int col) {
+    sqlite3_stmt* stmt = nullptr;
+    if (sqlite3_prepare_v2(db_, sql.c_str(), -1, &stmt, nullptr) != SQLITE_OK) {
+      throw std::runtime_error(sql + ": " + sqlite3_errmsg(db_));
+    }
+    std::string out;
+    while (sqlite3_step(stmt) == SQLITE_ROW) {
+      auto p = reinterpret_cast<const char*>(sqlite3_column_text(stmt, col));
+      out += std::string(p ? p : "") + "\n";
+    }
+    sqlite3_finalize(stmt);
+    return out;
+  }
+
   std::int64_t scalar(const std::string& sql) {
     sqlite3_stmt* stmt = nullptr;
     if (sqlite3_prepare_v2(db_, sql.c_str(), -1, &stmt, nullptr) != SQLITE_OK) {
