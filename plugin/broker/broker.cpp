@@ -180,6 +180,13 @@ Broker::~Broker() {
   if (std::uint64_t lost = ingest_metrics_.rows_lost.load()) {
     broker_log(LogLevel::error, "rs1: " + std::to_string(lost) + " telemetry row(s) could not be written");
   }
+  static const char* const kKinds[] = {"device update", "security event", "diagnostics record"};
+  for (std::size_t k = 0; k < ingest_metrics_.items_lost.size() && k < 3; ++k) {
+    if (std::uint64_t lost = ingest_metrics_.items_lost[k]->load()) {
+      broker_log(LogLevel::error, "rs1: " + std::to_string(lost) + " " + kKinds[k] +
+                                      "(s) could not be written");
+    }
+  }
   for (auto& m : mailbox_.take()) {
     if (auto* line = std::get_if<LogLine>(&m)) broker_log(line->level, line->text);
   }

@@ -10,7 +10,21 @@ using namespace rs1;
 using namespace rs1::it;
 
 namespace {
+
 const BrokerConfig kFastFlush = opts({{"ingest_flush_ms", "50"}});
+
+// A new connection of `account` under its own client id, subscribed to
+// `filter`: what a subscriber arriving now is sent (retained messages).
+std::unique_ptr<MqttClient> new_subscriber(const BrokerRunner& broker, const Account& account,
+                                           const std::string& client_id,
+                                           const std::string& filter) {
+  auto c = std::make_unique<MqttClient>(client_id);
+  c->credentials(account.username, account.password);
+  REQUIRE(c->connect(broker.port()) == 0);
+  REQUIRE(c->subscribe(filter, 1) == 1);
+  return c;
+}
+
 }  // namespace
 
 TEST_CASE("retain: a device's will that breaks the payload rules is not delivered", "[retain]") {
@@ -39,9 +53,7 @@ TEST_CASE("retain: a device's will that breaks the payload rules is not delivere
   auto m = watcher->wait_for_message(5s);
   REQUIRE(m);
   CHECK(m->payload == R"({"online":false})");
-  auto late = connect_account(broker, Account{svc.username, svc.password});
-  REQUIRE(late->subscribe("opticworks/#", 1) == 1);
-  CHECK_FALSE(late->wait_for_message(500ms));
+  CHECK_FALSE(new_subscriber(broker, svc, "late-sub", "opticworks/#")->wait_for_message(500ms));
 }
 
 TEST_CASE("retain: device uplinks are routed live but never retained", "[retain]") {
@@ -60,11 +72,7 @@ TEST_CASE("retain: device uplinks are routed live but never retained", "[retain]
   REQUIRE(writer_barrier(*d, fleet, dev.id));
   CHECK(fleet.device(dev.id)->state == std::optional<std::string>(R"({"v":1})"));
 
-  auto late = std::make_unique<MqttClient>("late-sub");
-  late->credentials(svc.username, svc.password);
-  REQUIRE(late->connect(broker.port()) == 0);
-  REQUIRE(late->subscribe("opticworks/#", 1) == 1);
-  CHECK_FALSE(late->wait_for_message(700ms));
+  CHECK_FALSE(new_subscriber(broker, svc, "late-sub", "opticworks/#")->wait_for_message(700ms));
 }
 
 TEST_CASE("retain: deleting a device clears the retained messages under its topics", "[retain]") {
@@ -78,20 +86,13 @@ TEST_CASE("retain: deleting a device clears the retained messages under its topi
   REQUIRE(a->publish("opticworks/dev-a/config/update", R"({"version":1,"config":{}})", 1, true) == 0);
   REQUIRE(a->publish("opticworks/dev-a/state", R"({"stale":true})", 1, true) == 0);
   {
-    auto probe = std::make_unique<MqttClient>("probe-1");
-    probe->credentials(admin.username, admin.password);
-    REQUIRE(probe->connect(broker.port()) == 0);
-    REQUIRE(probe->subscribe("opticworks/dev-a/#", 1) == 1);
+    auto probe = new_subscriber(broker, admin, "probe-1", "opticworks/dev-a/#");
     REQUIRE(probe->wait_for_message(3s));
     REQUIRE(probe->wait_for_message(3s));
   }
   REQUIRE(fleet.store().devices().remove(dev.id));
   broker.sync_changes();
-  auto probe = std::make_unique<MqttClient>("probe-2");
-  probe->credentials(admin.username, admin.password);
-  REQUIRE(probe->connect(broker.port()) == 0);
-  REQUIRE(probe->subscribe("opticworks/dev-a/#", 1) == 1);
-  CHECK_FALSE(probe->wait_for_message(700ms));
+  CHECK_FALSE(new_subscriber(broker, admin, "probe-2", "opticworks/dev-a/#")->wait_for_message(700ms));
 }
 
 TEST_CASE("retain: a metric name over 128 characters or 16 levels is dropped",
