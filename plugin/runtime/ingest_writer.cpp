@@ -217,30 +217,27 @@ bool IngestWriter::add(DeviceUpdate&& update) {
   return state_taken;
 }
 
-bool IngestWriter::add(SecurityEvent&& event) {
+// Security events and diag records share one cap.
+template <typename Item>
+bool IngestWriter::add_capped(Item&& item, std::vector<Item> WriteBatch::*list, Counter& dropped) {
   std::lock_guard<std::mutex> lock(mu_);
   if (stopping_) return false;
   if (events_.load(std::memory_order_relaxed) >= config_.events_max) {
-    metrics_.events_dropped[0]->fetch_add(1, std::memory_order_relaxed);
+    dropped.fetch_add(1, std::memory_order_relaxed);
     return false;
   }
   events_.fetch_add(1, std::memory_order_relaxed);
-  back_chunk().events.push_back(std::move(event));
+  (back_chunk().*list).push_back(std::move(item));
   wake_if_needed();
   return true;
 }
 
+bool IngestWriter::add(SecurityEvent&& event) {
+  return add_capped(std::move(event), &WriteBatch::events, *metrics_.events_dropped[0]);
+}
+
 bool IngestWriter::add(DiagSent&& sent) {
-  std::lock_guard<std::mutex> lock(mu_);
-  if (stopping_) return false;
-  if (events_.load(std::memory_order_relaxed) >= config_.events_max) {
-    metrics_.events_dropped[1]->fetch_add(1, std::memory_order_relaxed);
-    return false;
-  }
-  events_.fetch_add(1, std::memory_order_relaxed);
-  back_chunk().diag_sent.push_back(std::move(sent));
-  wake_if_needed();
-  return true;
+  return add_capped(std::move(sent), &WriteBatch::diag_sent, *metrics_.events_dropped[1]);
 }
 
 void IngestWriter::stop() {

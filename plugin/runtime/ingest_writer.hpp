@@ -112,6 +112,8 @@ class IngestWriter {
   void commit(WriteBatch& batch);
   void write_or_isolate(WriteBatch& batch, Outcome& out);
   Attempt write_with_retry(const WriteBatch& batch, std::string& error, int& failures);
+  template <typename Item>
+  bool add_capped(Item&& item, std::vector<Item> WriteBatch::*list, Counter& dropped);
   bool take_bounded(std::size_t bytes);  // with mu_ held
   void publish_depth();                  // with mu_ held
   WriteBatch& back_chunk();              // with mu_ held

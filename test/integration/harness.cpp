@@ -911,6 +911,14 @@ std::unique_ptr<MqttClient> connect_account(const BrokerRunner& broker, const Ac
                            account.password, protocol);
 }
 
+DeviceAndService::DeviceAndService(BrokerConfig config)
+    : broker(std::move(config)),
+      fleet(broker.db_path()),
+      dev(fleet.add_device("dev-a")),
+      svc(fleet.add_account("backend", Role::service)) {
+  broker.sync_changes();
+}
+
 bool writer_barrier(MqttClient& device_client, Fleet& fleet, const std::string& device_id,
                     Millis timeout) {
   static std::atomic<int> seq{0};

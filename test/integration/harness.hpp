@@ -280,6 +280,16 @@ class Fleet {
 
 // ---------------------------------------------------------------- shortcuts
 
+// The commonest start of a test: a broker with device "dev-a" and service
+// account "backend", both already applied by the broker.
+struct DeviceAndService {
+  explicit DeviceAndService(BrokerConfig config = {});
+  BrokerRunner broker;
+  Fleet fleet;
+  Device dev;
+  Account svc;
+};
+
 // Logged-in clients (the test fails unless the CONNACK is 0).
 std::unique_ptr<MqttClient> connect_device(const BrokerRunner& broker, const Device& device,
                                            Protocol protocol = Protocol::v311);

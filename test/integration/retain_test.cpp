@@ -28,11 +28,11 @@ std::unique_ptr<MqttClient> new_subscriber(const BrokerRunner& broker, const Acc
 }  // namespace
 
 TEST_CASE("retain: a device's will that breaks the payload rules is not delivered", "[retain]") {
-  BrokerRunner broker(kFastFlush);
-  Fleet fleet(broker.db_path());
-  Device dev = fleet.add_device("dev-a");
-  Account svc = fleet.add_account("backend", Role::service);
-  broker.sync_changes();
+  DeviceAndService t(kFastFlush);
+  BrokerRunner& broker = t.broker;
+  Fleet& fleet = t.fleet;
+  const Device& dev = t.dev;
+  const Account& svc = t.svc;
   auto watcher = connect_account(broker, svc);
   REQUIRE(watcher->subscribe("opticworks/#", 1) == 1);
 
@@ -57,11 +57,11 @@ TEST_CASE("retain: a device's will that breaks the payload rules is not delivere
 }
 
 TEST_CASE("retain: device uplinks are routed live but never retained", "[retain]") {
-  BrokerRunner broker(kFastFlush);
-  Fleet fleet(broker.db_path());
-  Device dev = fleet.add_device("dev-a");
-  Account svc = fleet.add_account("backend", Role::service);
-  broker.sync_changes();
+  DeviceAndService t(kFastFlush);
+  BrokerRunner& broker = t.broker;
+  Fleet& fleet = t.fleet;
+  const Device& dev = t.dev;
+  const Account& svc = t.svc;
   auto live = connect_account(broker, svc);
   REQUIRE(live->subscribe("opticworks/#", 1) == 1);
   auto d = connect_device(broker, dev);
@@ -113,13 +113,14 @@ TEST_CASE("retain: a metric name over 128 characters or 16 levels is dropped",
 }
 
 TEST_CASE("retain: a packet larger than max_packet_size is refused", "[retain]") {
-  // The harness's configuration carries broker-config/'s max_packet_size:
-  // 180 KB riding on an 8-byte payload never reaches a subscriber.
-  BrokerRunner broker(kFastFlush);
-  Fleet fleet(broker.db_path());
-  Device dev = fleet.add_device("dev-a");
-  Account svc = fleet.add_account("backend", Role::service);
-  broker.sync_changes();
+  // The harness's configuration carries broker-config/'s max_packet_size: a
+  // 180 KB packet (what 180 KB of v5 user properties on an 8-byte payload
+  // would make) disconnects its sender and reaches no subscriber. The
+  // plugin's own too_large drop would not disconnect.
+  DeviceAndService t(kFastFlush);
+  BrokerRunner& broker = t.broker;
+  const Device& dev = t.dev;
+  const Account& svc = t.svc;
   auto watcher = connect_account(broker, svc);
   REQUIRE(watcher->subscribe("opticworks/#", 1) == 1);
   auto d = connect_device(broker, dev);

@@ -14,11 +14,11 @@ const BrokerConfig kFastFlush = opts({{"ingest_flush_ms", "50"}});
 }  // namespace
 
 TEST_CASE("sessions: several connections of one account all keep receiving", "[sessions]") {
-  BrokerRunner broker(kFastFlush);
-  Fleet fleet(broker.db_path());
-  Device dev = fleet.add_device("dev-a");
-  Account svc = fleet.add_account("backend", Role::service);
-  broker.sync_changes();
+  DeviceAndService t(kFastFlush);
+  BrokerRunner& broker = t.broker;
+  Fleet& fleet = t.fleet;
+  const Device& dev = t.dev;
+  const Account& svc = t.svc;
   // Two workers sharing the account and an operator's subscriber beside them.
   std::vector<std::unique_ptr<MqttClient>> clients;
   for (const char* id : {"worker-1", "worker-2", "operator-sub"}) {
@@ -44,11 +44,11 @@ TEST_CASE("sessions: several connections of one account all keep receiving", "[s
 
 TEST_CASE("sessions: a persistent device session receives the QoS 1 downlinks sent while offline",
           "[sessions]") {
-  BrokerRunner broker(kFastFlush);
-  Fleet fleet(broker.db_path());
-  Device dev = fleet.add_device("dev-a");
-  Account svc = fleet.add_account("backend", Role::service);
-  broker.sync_changes();
+  DeviceAndService t(kFastFlush);
+  BrokerRunner& broker = t.broker;
+  Fleet& fleet = t.fleet;
+  const Device& dev = t.dev;
+  const Account& svc = t.svc;
   {
     auto c = std::make_unique<MqttClient>(dev.id, Protocol::v311, /*clean_session=*/false);
     c->credentials(dev.id, dev.password());
