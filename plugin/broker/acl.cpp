@@ -58,6 +58,7 @@ void Broker::note_subscription(Session& session, const char* filter) {
   auto parsed = parse_device_topic(*inner);
   if (!parsed || parsed->device_id != session.identity || is_uplink(parsed->kind)) return;
   session.subscribed |= downlink_bit(parsed->kind);
+  if (parsed->kind == DeviceTopic::config_update) zone_subscribed(session.identity);
   downlinks_.wake(session.identity);
 }
 

@@ -53,6 +53,8 @@ int Broker::on_basic_auth(mosquitto_evt_basic_auth& ev) {
     if (!mosquitto_client_clean_session(ev.client)) session->subscribed = kept;
   }
   const bool wake = device && session->subscribed != 0;
+  const bool zone_topic =
+      device && (session->subscribed & downlink_bit(DeviceTopic::config_update));
   if (sessions_.login(ev.client, std::move(*session)) && device) {
     DeviceUpdate u;
     u.device_ref = ref;
@@ -60,6 +62,7 @@ int Broker::on_basic_auth(mosquitto_evt_basic_auth& ev) {
     u.online = true;
     writer_->add(std::move(u));
   }
+  if (zone_topic) zone_subscribed(id);
   if (wake) downlinks_.wake(id);
   metrics_.connections_total.fetch_add(1, std::memory_order_relaxed);
   metrics_.devices_online.store(sessions_.online_devices(), std::memory_order_relaxed);

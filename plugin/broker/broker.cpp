@@ -112,6 +112,9 @@ Broker::Broker(Options options)
 
   // Diagnostics requests stored while the broker was down still go out.
   for (auto& r : feed_db_->diag().pending(started_s_)) queue_diag(std::move(r));
+  // So do zone configs no device has answered: the database is the truth,
+  // whatever Mosquitto's retained store kept or lost.
+  for (auto& z : feed_db_->zones().pending()) owe_zone(std::move(z));
 
   IngestWriter::Config wc;
   wc.flush_interval = std::chrono::milliseconds(options_.ingest.flush_ms);
@@ -134,6 +137,8 @@ Broker::Broker(Options options)
                        for (auto& r : feed_db_->diag().pending(std::time(nullptr))) ids.push_back(r.request_id);
                        post_diag_requests(ids);
                      }});
+  feed_->on("zone", {[this](const std::vector<std::string>& ids) { post_zone_changes(ids, false); },
+                     [this] { post_zone_changes({}, true); }});
   feed_->on_caught_up([this](std::int64_t seq) { mailbox_.post(FeedApplied{seq}); });
   feed_->start(std::chrono::milliseconds(250));
 
@@ -180,8 +185,9 @@ Broker::~Broker() {
   if (std::uint64_t lost = ingest_metrics_.rows_lost.load()) {
     broker_log(LogLevel::error, "rs1: " + std::to_string(lost) + " telemetry row(s) could not be written");
   }
-  static const char* const kKinds[] = {"device update", "security event", "diagnostics record"};
-  for (std::size_t k = 0; k < ingest_metrics_.items_lost.size() && k < 3; ++k) {
+  static const char* const kKinds[] = {"device update", "security event", "diagnostics record",
+                                       "zone acknowledgement"};
+  for (std::size_t k = 0; k < ingest_metrics_.items_lost.size() && k < 4; ++k) {
     if (std::uint64_t lost = ingest_metrics_.items_lost[k]->load()) {
       broker_log(LogLevel::error, "rs1: " + std::to_string(lost) + " " + kKinds[k] +
                                       "(s) could not be written");

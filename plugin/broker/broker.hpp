@@ -13,6 +13,7 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -24,6 +25,7 @@
 #include "features/devices/access.hpp"
 #include "features/devices/directory.hpp"
 #include "features/diag/diag.hpp"
+#include "features/zones/zones.hpp"
 #include "http/http_listener.hpp"
 #include "http/ops_routes.hpp"
 #include "http/pool.hpp"
@@ -52,8 +54,17 @@ struct DiagQueued {
   DiagRequest request;
 };
 
+// Desired zone versions read by the change feed: `desired` as stored now
+// (pending or answered), `cleared` devices with none; `complete` replaces
+// everything the broker owed.
+struct ZonesChanged {
+  std::vector<ZoneDesired> desired;
+  std::vector<std::string> cleared;
+  bool complete = false;
+};
+
 // What other threads hand to the broker thread.
-using BrokerMailbox = Mailbox<LogLine, DirectoryUpdate, DiagQueued, FeedApplied>;
+using BrokerMailbox = Mailbox<LogLine, DirectoryUpdate, DiagQueued, FeedApplied, ZonesChanged>;
 
 // The broker glue's metrics, declared once here.
 struct BrokerMetrics {
@@ -113,6 +124,13 @@ class Broker {
   void security_event(const char* type, const char* severity, const char* address,
                       std::string details, std::int64_t now_s);
   void touch(Session& session, std::int64_t now_s);
+  // zones.cpp
+  void post_zone_changes(const std::vector<std::string>& devices, bool all);  // change feed thread
+  void apply_zones(ZonesChanged changed);
+  void owe_zone(ZoneDesired desired);
+  void queue_zone(const ZoneDesired& desired);
+  void zone_subscribed(const std::string& device_id);
+  bool zone_status(const Session& session, const ConfigStatusReport& report, std::int64_t now_s);
 
   Options options_;
   MetricRegistry registry_;
@@ -128,6 +146,10 @@ class Broker {
   AuthFailureTracker auth_failures_;
   LogThrottle denial_throttle_;
   Downlinks downlinks_{kDiagHeldPerDevice};
+  // Devices whose desired zone version they have not answered: sent again
+  // to each session that subscribes to config/update (the database, not
+  // Mosquitto's retained store, is the truth).
+  std::unordered_map<std::string, ZoneDesired> zones_owed_;
   std::unique_ptr<Database> writer_db_;  // the writer thread's connection
   std::unique_ptr<IngestWriter> writer_;
   std::unique_ptr<Database> feed_db_;  // the change feed thread's connection

@@ -68,6 +68,9 @@ int Broker::on_message(mosquitto_evt_message& ev) {
   } else {
     // ota/status and config/status: the rollout and zone features consume
     // the parsed reports as they land.
+    if (decision.config_status && !zone_status(*session, *decision.config_status, now_s)) {
+      return drop(DropReason::queue_full);
+    }
     touch(*session, now_s);
   }
   return MOSQ_ERR_SUCCESS;

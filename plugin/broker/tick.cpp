@@ -15,6 +15,7 @@ void Broker::apply(DirectoryUpdate update, std::vector<std::string>& kick_client
   kick_users.insert(kick_users.end(), fx.kick_users.begin(), fx.kick_users.end());
   for (const auto& id : fx.removed_devices) {
     downlinks_.forget(id);
+    zones_owed_.erase(id);
     clear_retained(id);
   }
 }
@@ -79,6 +80,8 @@ int Broker::on_tick(mosquitto_evt_tick&) {
       apply(std::move(m), kick_clients, kick_users);
     } else if constexpr (std::is_same_v<T, DiagQueued>) {
       queue_diag(std::move(m.request));
+    } else if constexpr (std::is_same_v<T, ZonesChanged>) {
+      apply_zones(std::move(m));
     } else if constexpr (std::is_same_v<T, FeedApplied>) {
       // Operators (and the tests) can tell when a CLI change took effect.
       broker_log(LogLevel::info, "rs1: changes applied up to seq " + std::to_string(m.seq));

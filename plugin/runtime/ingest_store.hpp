@@ -9,6 +9,7 @@
 #include "features/diag/diag.hpp"
 #include "features/security_log/security_log.hpp"
 #include "features/telemetry/telemetry.hpp"
+#include "features/zones/zones.hpp"
 
 namespace rs1 {
 
@@ -17,9 +18,10 @@ struct WriteBatch {
   std::vector<DeviceUpdate> devices;
   std::vector<SecurityEvent> events;
   std::vector<DiagSent> diag_sent;
+  std::vector<ZoneAck> zone_acks;
 
   std::size_t size() const {
-    return telemetry.size() + devices.size() + events.size() + diag_sent.size();
+    return telemetry.size() + devices.size() + events.size() + diag_sent.size() + zone_acks.size();
   }
   bool empty() const { return size() == 0; }
   void clear() {
@@ -27,6 +29,7 @@ struct WriteBatch {
     devices.clear();
     events.clear();
     diag_sent.clear();
+    zone_acks.clear();
   }
 };
 

@@ -43,6 +43,7 @@ std::pair<WriteBatch, WriteBatch> split(WriteBatch&& b) {
   deal(b.devices, first.devices, second.devices);
   deal(b.events, first.events, second.events);
   deal(b.diag_sent, first.diag_sent, second.diag_sent);
+  deal(b.zone_acks, first.zone_acks, second.zone_acks);
   return {std::move(first), std::move(second)};
 }
 
@@ -68,6 +69,10 @@ std::string describe_item(const WriteBatch& b) {
            std::to_string(e.time) + ")";
   }
   if (!b.diag_sent.empty()) return "diag record (request " + b.diag_sent.front().request_id + ")";
+  if (!b.zone_acks.empty()) {
+    const auto& a = b.zone_acks.front();
+    return "zone acknowledgement (" + a.device_id + ", version " + std::to_string(a.version) + ")";
+  }
   return "nothing";
 }
 
@@ -92,17 +97,18 @@ IngestMetrics::IngestMetrics(MetricRegistry& r)
       items_lost(r.counter_family(
           "rs1_write_items_lost_total",
           "Accepted device updates, security events and diag records that could not be kept.",
-          "kind", {"device_update", "security_event", "diag_sent"})),
+          "kind", {"device_update", "security_event", "diag_sent", "zone_ack"})),
       events_dropped(r.counter_family(
           "rs1_ingest_events_dropped_total",
           "Security events and diag records dropped because too many were waiting for the writer.",
-          "kind", {"security_event", "diag_sent"})) {}
+          "kind", {"security_event", "diag_sent", "zone_ack"})) {}
 
 // What one batch came to: written, or lost and why.
 struct IngestWriter::Outcome {
   std::size_t written = 0;  // items
   // Refused by the database (non-transient), item by item.
   std::size_t refused_rows = 0, refused_updates = 0, refused_events = 0, refused_diag = 0;
+  std::size_t refused_zone = 0;
   std::vector<std::string> refused_samples;  // "<item>: <error>", the first few
   // Given up at stop after the grace period: the piece that failed and all
   // that was not yet tried.
@@ -110,12 +116,13 @@ struct IngestWriter::Outcome {
   std::string gave_up_error;
   int gave_up_failures = 0;
   std::size_t abandoned_rows = 0, abandoned_updates = 0, abandoned_events = 0, abandoned_diag = 0;
+  std::size_t abandoned_zone = 0;
 
   std::size_t refused() const {
-    return refused_rows + refused_updates + refused_events + refused_diag;
+    return refused_rows + refused_updates + refused_events + refused_diag + refused_zone;
   }
   std::size_t abandoned() const {
-    return abandoned_rows + abandoned_updates + abandoned_events + abandoned_diag;
+    return abandoned_rows + abandoned_updates + abandoned_events + abandoned_diag + abandoned_zone;
   }
 };
 
@@ -240,6 +247,10 @@ bool IngestWriter::add(DiagSent&& sent) {
   return add_capped(std::move(sent), &WriteBatch::diag_sent, *metrics_.events_dropped[1]);
 }
 
+bool IngestWriter::add(ZoneAck&& ack) {
+  return add_capped(std::move(ack), &WriteBatch::zone_acks, *metrics_.events_dropped[2]);
+}
+
 void IngestWriter::stop() {
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -345,6 +356,7 @@ void IngestWriter::write_or_isolate(WriteBatch& batch, Outcome& out) {
     out.abandoned_updates += batch.devices.size();
     out.abandoned_events += batch.events.size();
     out.abandoned_diag += batch.diag_sent.size();
+    out.abandoned_zone += batch.zone_acks.size();
   };
   if (out.gave_up) return abandon();  // the disk is dead and the grace is over
   std::string error;
@@ -367,6 +379,7 @@ void IngestWriter::write_or_isolate(WriteBatch& batch, Outcome& out) {
     out.refused_updates += batch.devices.size();
     out.refused_events += batch.events.size();
     out.refused_diag += batch.diag_sent.size();
+    out.refused_zone += batch.zone_acks.size();
     if (out.refused_samples.size() < 3)
       out.refused_samples.push_back(describe_item(batch) + ": " + error);
     return;
@@ -387,7 +400,7 @@ void IngestWriter::commit(WriteBatch& batch) {
     ++held.items;
     held.bytes += bytes_of(u);
   }
-  held.events = batch.events.size() + batch.diag_sent.size();
+  held.events = batch.events.size() + batch.diag_sent.size() + batch.zone_acks.size();
 
   Outcome out;
   write_or_isolate(batch, out);
@@ -399,6 +412,8 @@ void IngestWriter::commit(WriteBatch& batch) {
       out.refused_events + out.abandoned_events, std::memory_order_relaxed);
   metrics_.items_lost[IngestMetrics::diag_sent]->fetch_add(out.refused_diag + out.abandoned_diag,
                                                            std::memory_order_relaxed);
+  metrics_.items_lost[IngestMetrics::zone_ack]->fetch_add(out.refused_zone + out.abandoned_zone,
+                                                          std::memory_order_relaxed);
   if (out.refused() > 0) {
     std::string counts;
     auto part = [&](std::size_t n, const char* what) {
@@ -409,6 +424,7 @@ void IngestWriter::commit(WriteBatch& batch) {
     part(out.refused_updates, "device update(s)");
     part(out.refused_events, "security event(s)");
     part(out.refused_diag, "diag record(s)");
+    part(out.refused_zone, "zone acknowledgement(s)");
     std::string samples;
     for (const auto& s : out.refused_samples) samples += (samples.empty() ? "" : "; ") + s;
     if (out.refused() > out.refused_samples.size()) {

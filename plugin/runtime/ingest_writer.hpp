@@ -10,8 +10,8 @@
 // - presence (a DeviceUpdate with `online` set): always taken, but only the
 //   latest presence of a device waits (a newer one replaces it in place), so
 //   the number of devices bounds them and no device's final flag is lost;
-// - security events and diag records: events_max together; beyond, dropped
-//   and counted (rs1_ingest_events_dropped_total{kind}).
+// - security events, diag records and zone acknowledgements: events_max
+//   together; beyond, dropped and counted (rs1_ingest_events_dropped_total{kind}).
 #pragma once
 
 #include <atomic>
@@ -50,12 +50,12 @@ struct IngestMetrics {
   Counter& rows_lost;
   Counter& queue_bytes;  // rs1_ingest_queue_bytes
   // Indexes into the per-kind families below.
-  enum Kind : std::size_t { device_update = 0, security_event = 1, diag_sent = 2 };
+  enum Kind : std::size_t { device_update = 0, security_event = 1, diag_sent = 2, zone_ack = 3 };
   // rs1_write_items_lost_total{kind}: accepted, then lost (refused by the
   // database, or a dead disk at stop), by Kind. Telemetry rows are rs1_rows_lost_total.
   std::vector<Counter*> items_lost;
   // rs1_ingest_events_dropped_total{kind}: refused at add() because
-  // events_max were waiting; [0] security_event, [1] diag_sent.
+  // events_max were waiting; [0] security_event, [1] diag_sent, [2] zone_ack.
   std::vector<Counter*> events_dropped;
 };
 
@@ -86,6 +86,7 @@ class IngestWriter {
   // False when events_max are waiting: dropped and counted here.
   bool add(SecurityEvent&& event);
   bool add(DiagSent&& sent);
+  bool add(ZoneAck&& ack);
 
   // Commits everything queued, then joins the thread. Idempotent.
   void stop();

@@ -12,6 +12,7 @@
 #include "features/diag/diag.hpp"
 #include "features/security_log/security_log.hpp"
 #include "features/telemetry/telemetry.hpp"
+#include "features/zones/zones.hpp"
 #include "runtime/change_feed_store.hpp"
 #include "runtime/ingest_store.hpp"
 
@@ -31,6 +32,7 @@ class Database {
   virtual TelemetryStore& telemetry() = 0;
   virtual SecurityLogStore& security_log() = 0;
   virtual DiagStore& diag() = 0;
+  virtual ZoneStore& zones() = 0;
   virtual ChangeFeedStore& change_feed() = 0;
   virtual IngestStore& ingest() = 0;
 };

@@ -32,6 +32,7 @@ class SqliteDatabase final : public Database {
         telemetry_(c_),
         security_log_(c_),
         diag_(c_),
+        zones_(c_),
         change_feed_(c_),
         ingest_(c_) {
     c_.exec("PRAGMA journal_mode=WAL", "cannot switch database " + path + " to WAL");
@@ -74,6 +75,7 @@ class SqliteDatabase final : public Database {
   TelemetryStore& telemetry() override { return telemetry_; }
   SecurityLogStore& security_log() override { return security_log_; }
   DiagStore& diag() override { return diag_; }
+  ZoneStore& zones() override { return zones_; }
   ChangeFeedStore& change_feed() override { return change_feed_; }
   IngestStore& ingest() override { return ingest_; }
 
@@ -92,6 +94,7 @@ class SqliteDatabase final : public Database {
   Telemetry telemetry_;
   SecurityLog security_log_;
   Diag diag_;
+  Zones zones_;
   ChangeFeed change_feed_;
   Ingest ingest_;
 };

@@ -38,6 +38,7 @@ void Ingest::write_batch(const WriteBatch& batch) {
   }
   for (const auto& e : batch.events) SecurityLog::insert(c_, e);
   for (const auto& d : batch.diag_sent) Diag::mark_sent(c_, d);
+  for (const auto& a : batch.zone_acks) Zones::record_ack(c_, a);
   tx.commit();
 }
 

@@ -73,6 +73,24 @@ class Diag final : public DiagStore {
   Connection& c_;
 };
 
+class Zones final : public ZoneStore {
+ public:
+  explicit Zones(Connection& c) : c_(c) {}
+  ZoneVersion add_version(const std::string& device_id, const std::string& config,
+                          std::int64_t now_s) override;
+  ZoneVersion roll_back(const std::string& device_id, std::int64_t version,
+                        std::int64_t now_s) override;
+  std::optional<ZoneSummary> summary(const std::string& device_id) override;
+  std::optional<std::vector<ZoneVersion>> history(const std::string& device_id) override;
+  std::optional<ZoneDesired> desired(const std::string& device_id) override;
+  std::vector<ZoneDesired> pending() override;
+  // Inside the caller's transaction (the ingest writer's).
+  static void record_ack(Connection& c, const ZoneAck& ack);
+
+ private:
+  Connection& c_;
+};
+
 class ChangeFeed final : public ChangeFeedStore {
  public:
   explicit ChangeFeed(Connection& c) : c_(c) {}

@@ -11,5 +11,6 @@ void add_account_commands(Cli& cli);
 void add_telemetry_commands(Cli& cli);
 void add_security_commands(Cli& cli);
 void add_diag_command(Cli& cli);
+void add_zone_commands(Cli& cli);
 
 }  // namespace rs1ctl
