@@ -318,7 +318,7 @@ TEST_CASE(
 }
 
 TEST_CASE(
-    "zones: rs1ctl refuses bad files and configs, storing nothing; history keeps the newest 10",
+    "zones: rs1ctl refuses bad files and configs and stores nothing, history keeps the newest 10",
     "[zones]") {
   BrokerRunner broker(kFastFlush);
   Fleet fleet(broker.db_path());

@@ -232,7 +232,7 @@ TEST_CASE("zones store: acknowledgements through the writer's batch", "[zones][s
   CHECK_FALSE(s.zones().summary("dev-b")->applied_version);
 }
 
-TEST_CASE("zones store: a new desired version reaches the change feed; acks and deletes do not",
+TEST_CASE("zones store: a new desired version reaches the change feed, acks and deletes do not",
           "[zones][store]") {
   TestDb db;
   Database& s = *db.admin;
