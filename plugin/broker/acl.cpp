@@ -59,6 +59,7 @@ void Broker::note_subscription(Session& session, const char* filter) {
   if (!parsed || parsed->device_id != session.identity || is_uplink(parsed->kind)) return;
   session.subscribed |= downlink_bit(parsed->kind);
   downlinks_.wake(session.identity);
+  if (parsed->kind == DeviceTopic::ota_trigger) rollouts_.device_ready(session.identity);
 }
 
 void Broker::record_denial(mosquitto* client, const Session* session, int access,

@@ -7,6 +7,7 @@
 
 #include "features/devices/device.hpp"
 #include "features/diag/diag.hpp"
+#include "features/ota/rollout.hpp"
 #include "features/security_log/security_log.hpp"
 #include "features/telemetry/telemetry.hpp"
 
@@ -17,9 +18,13 @@ struct WriteBatch {
   std::vector<DeviceUpdate> devices;
   std::vector<SecurityEvent> events;
   std::vector<DiagSent> diag_sent;
+  // The rollout engine's progress, rollouts then devices.
+  std::vector<RolloutProgress> rollouts;
+  std::vector<RolloutDeviceRow> rollout_devices;
 
   std::size_t size() const {
-    return telemetry.size() + devices.size() + events.size() + diag_sent.size();
+    return telemetry.size() + devices.size() + events.size() + diag_sent.size() +
+           rollouts.size() + rollout_devices.size();
   }
   bool empty() const { return size() == 0; }
   void clear() {
@@ -27,6 +32,8 @@ struct WriteBatch {
     devices.clear();
     events.clear();
     diag_sent.clear();
+    rollouts.clear();
+    rollout_devices.clear();
   }
 };
 

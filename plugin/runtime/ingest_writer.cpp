@@ -43,6 +43,8 @@ std::pair<WriteBatch, WriteBatch> split(WriteBatch&& b) {
   deal(b.devices, first.devices, second.devices);
   deal(b.events, first.events, second.events);
   deal(b.diag_sent, first.diag_sent, second.diag_sent);
+  deal(b.rollouts, first.rollouts, second.rollouts);
+  deal(b.rollout_devices, first.rollout_devices, second.rollout_devices);
   return {std::move(first), std::move(second)};
 }
 
@@ -68,6 +70,11 @@ std::string describe_item(const WriteBatch& b) {
            std::to_string(e.time) + ")";
   }
   if (!b.diag_sent.empty()) return "diag record (request " + b.diag_sent.front().request_id + ")";
+  if (!b.rollouts.empty()) return "rollout " + std::to_string(b.rollouts.front().rollout_id) + " progress";
+  if (!b.rollout_devices.empty()) {
+    return "rollout " + std::to_string(b.rollout_devices.front().rollout_id) + " device " +
+           b.rollout_devices.front().device.device_id;
+  }
   return "nothing";
 }
 
@@ -92,7 +99,7 @@ IngestMetrics::IngestMetrics(MetricRegistry& r)
       items_lost(r.counter_family(
           "rs1_write_items_lost_total",
           "Accepted device updates, security events and diag records that could not be kept.",
-          "kind", {"device_update", "security_event", "diag_sent"})),
+          "kind", {"device_update", "security_event", "diag_sent", "rollout"})),
       events_dropped(r.counter_family(
           "rs1_ingest_events_dropped_total",
           "Security events and diag records dropped because too many were waiting for the writer.",
@@ -102,20 +109,23 @@ IngestMetrics::IngestMetrics(MetricRegistry& r)
 struct IngestWriter::Outcome {
   std::size_t written = 0;  // items
   // Refused by the database (non-transient), item by item.
-  std::size_t refused_rows = 0, refused_updates = 0, refused_events = 0, refused_diag = 0;
+  std::size_t refused_rows = 0, refused_updates = 0, refused_events = 0, refused_diag = 0,
+              refused_rollout = 0;
   std::vector<std::string> refused_samples;  // "<item>: <error>", the first few
   // Given up at stop after the grace period: the piece that failed and all
   // that was not yet tried.
   bool gave_up = false;
   std::string gave_up_error;
   int gave_up_failures = 0;
-  std::size_t abandoned_rows = 0, abandoned_updates = 0, abandoned_events = 0, abandoned_diag = 0;
+  std::size_t abandoned_rows = 0, abandoned_updates = 0, abandoned_events = 0, abandoned_diag = 0,
+              abandoned_rollout = 0;
 
   std::size_t refused() const {
-    return refused_rows + refused_updates + refused_events + refused_diag;
+    return refused_rows + refused_updates + refused_events + refused_diag + refused_rollout;
   }
   std::size_t abandoned() const {
-    return abandoned_rows + abandoned_updates + abandoned_events + abandoned_diag;
+    return abandoned_rows + abandoned_updates + abandoned_events + abandoned_diag +
+           abandoned_rollout;
   }
 };
 
@@ -240,6 +250,22 @@ bool IngestWriter::add(DiagSent&& sent) {
   return add_capped(std::move(sent), &WriteBatch::diag_sent, *metrics_.events_dropped[1]);
 }
 
+bool IngestWriter::add(std::vector<RolloutProgress>&& rollouts,
+                       std::vector<RolloutDeviceRow>&& devices) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (stopping_) return false;
+  // back_chunk() for each item: a 10,000-device stage fills whole batches.
+  for (auto& r : rollouts) {
+    back_chunk().rollouts.push_back(std::move(r));
+    wake_if_needed();
+  }
+  for (auto& d : devices) {
+    back_chunk().rollout_devices.push_back(std::move(d));
+    wake_if_needed();
+  }
+  return true;
+}
+
 void IngestWriter::stop() {
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -345,6 +371,7 @@ void IngestWriter::write_or_isolate(WriteBatch& batch, Outcome& out) {
     out.abandoned_updates += batch.devices.size();
     out.abandoned_events += batch.events.size();
     out.abandoned_diag += batch.diag_sent.size();
+    out.abandoned_rollout += batch.rollouts.size() + batch.rollout_devices.size();
   };
   if (out.gave_up) return abandon();  // the disk is dead and the grace is over
   std::string error;
@@ -367,6 +394,7 @@ void IngestWriter::write_or_isolate(WriteBatch& batch, Outcome& out) {
     out.refused_updates += batch.devices.size();
     out.refused_events += batch.events.size();
     out.refused_diag += batch.diag_sent.size();
+    out.refused_rollout += batch.rollouts.size() + batch.rollout_devices.size();
     if (out.refused_samples.size() < 3)
       out.refused_samples.push_back(describe_item(batch) + ": " + error);
     return;
@@ -399,6 +427,8 @@ void IngestWriter::commit(WriteBatch& batch) {
       out.refused_events + out.abandoned_events, std::memory_order_relaxed);
   metrics_.items_lost[IngestMetrics::diag_sent]->fetch_add(out.refused_diag + out.abandoned_diag,
                                                            std::memory_order_relaxed);
+  metrics_.items_lost[IngestMetrics::rollout]->fetch_add(out.refused_rollout + out.abandoned_rollout,
+                                                         std::memory_order_relaxed);
   if (out.refused() > 0) {
     std::string counts;
     auto part = [&](std::size_t n, const char* what) {
@@ -409,6 +439,7 @@ void IngestWriter::commit(WriteBatch& batch) {
     part(out.refused_updates, "device update(s)");
     part(out.refused_events, "security event(s)");
     part(out.refused_diag, "diag record(s)");
+    part(out.refused_rollout, "rollout record(s)");
     std::string samples;
     for (const auto& s : out.refused_samples) samples += (samples.empty() ? "" : "; ") + s;
     if (out.refused() > out.refused_samples.size()) {

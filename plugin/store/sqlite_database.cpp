@@ -32,6 +32,8 @@ class SqliteDatabase final : public Database {
         telemetry_(c_),
         security_log_(c_),
         diag_(c_),
+        firmware_(c_),
+        rollouts_(c_),
         change_feed_(c_),
         ingest_(c_) {
     c_.exec("PRAGMA journal_mode=WAL", "cannot switch database " + path + " to WAL");
@@ -74,6 +76,8 @@ class SqliteDatabase final : public Database {
   TelemetryStore& telemetry() override { return telemetry_; }
   SecurityLogStore& security_log() override { return security_log_; }
   DiagStore& diag() override { return diag_; }
+  FirmwareStore& firmware() override { return firmware_; }
+  RolloutStore& rollouts() override { return rollouts_; }
   ChangeFeedStore& change_feed() override { return change_feed_; }
   IngestStore& ingest() override { return ingest_; }
 
@@ -92,6 +96,8 @@ class SqliteDatabase final : public Database {
   Telemetry telemetry_;
   SecurityLog security_log_;
   Diag diag_;
+  Firmware firmware_;
+  Rollouts rollouts_;
   ChangeFeed change_feed_;
   Ingest ingest_;
 };
