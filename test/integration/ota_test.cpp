@@ -278,12 +278,19 @@ TEST_CASE("ota: key rollover, and the key file's checks at start", "[ota]") {
   CHECK(fresh->status == 200);
   b.broker.stop();
 
-  // Group-readable: refused with one line.
-  chmod(b.key_file().c_str(), 0640);
-  expect_startup_failure(b.broker, {"signing_key_file", "group or world"});
-  // Malformed: refused with one line, never the key.
-  write_file(b.key_file(), "k1:not-hex\n");
-  expect_startup_failure(b.broker, {"signing_key_file", "malformed"});
+  // Group-readable, or malformed: the broker refuses to start with one line
+  // (never showing the key).
+  auto [text, mode, expected] = GENERATE(table<std::string, mode_t, std::string>({
+      {"k1:" + std::string(64, 'a') + "\n", 0640, "group or world may access it"},
+      {"k1:" + std::string(64, 'a') + "\n", 0604, "group or world may access it"},
+      {"k1:not-hex\n", 0600, "malformed: line 1"},
+      {"\n", 0600, "malformed: no key"},
+  }));
+  CAPTURE(text, mode);
+  BrokerRunner refused(opts({}), BrokerRunner::Start::later);
+  write_file(refused.dir() + "/signing.key", text, mode);
+  expect_startup_failure(refused, {"signing_key_file", expected});
+  CHECK_FALSE(contains(refused.log(), std::string(64, 'a')));
 }
 
 TEST_CASE("ota: a staged rollout through rs1ctl, with skip, late devices, pause, resume, restart",
