@@ -1,6 +1,5 @@
 // Broker start and stop, and the bridge from other threads to this one.
 #include "broker/broker.hpp"
-#include "http/firmware_routes.hpp"
 
 #include <sys/stat.h>
 
@@ -8,6 +7,8 @@
 #include <cstring>
 #include <ctime>
 #include <stdexcept>
+
+#include "http/firmware_routes.hpp"
 
 namespace rs1 {
 namespace {

@@ -3,9 +3,8 @@
 // downlinks (sent once the device's session subscribed to ota/trigger), its
 // writes handed to the ingest writer, rs1ctl's changes taken from the
 // change feed. The rules are all in features/ota/rollout.cpp.
-#include <nlohmann/json.hpp>
-
 #include <ctime>
+#include <nlohmann/json.hpp>
 
 #include "broker/broker.hpp"
 
@@ -45,12 +44,13 @@ void Broker::post_rollouts(const std::vector<std::string>& ids, bool all) {
 void Broker::run_rollouts(std::int64_t now_ms) {
   if (rollouts_.active_count() == 0 && now_ms < next_ota_gauges_ms_) return;
   EngineOutput out;
-  rollouts_.tick(now_ms,
-                 [this](const std::string& id) {
-                   const Session* s = sessions_.current(id);
-                   return s && (s->subscribed & downlink_bit(DeviceTopic::ota_trigger));
-                 },
-                 out);
+  rollouts_.tick(
+      now_ms,
+      [this](const std::string& id) {
+        const Session* s = sessions_.current(id);
+        return s && (s->subscribed & downlink_bit(DeviceTopic::ota_trigger));
+      },
+      out);
   carry_out(out, now_ms / 1000);
   if (now_ms >= next_ota_gauges_ms_) {
     next_ota_gauges_ms_ = now_ms + 1000;
@@ -72,14 +72,15 @@ void Broker::carry_out(EngineOutput& out, std::int64_t now_s) {
     d.kind = DeviceTopic::ota_trigger;
     d.key = std::to_string(t.rollout_id);
     d.expires_at_s = expires;
-    d.payload = nlohmann::json{{"rollout_id", t.rollout_id},
-                               {"version", t.version},
-                               {"url", signed_firmware_url(options_.ota.ota_base_url, key, t.sha256,
-                                                           t.device_id, expires)},
-                               {"sha256", t.sha256},
-                               {"size", t.size},
-                               {"expires_at", expires}}
-                    .dump();
+    d.payload = nlohmann::json{
+        {"rollout_id", t.rollout_id},
+        {"version", t.version},
+        {"url",
+         signed_firmware_url(options_.ota.ota_base_url, key, t.sha256, t.device_id, expires)},
+        {"sha256", t.sha256},
+        {"size", t.size},
+        {"expires_at",
+         expires}}.dump();
     downlinks_.enqueue(t.device_id, std::move(d));
   }
   if (!out.rollouts.empty() || !out.devices.empty()) {

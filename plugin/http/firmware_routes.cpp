@@ -63,7 +63,8 @@ void mount_firmware_routes(Routes& routes, FirmwareRouteConfig config) {
     res.set_header("Accept-Ranges", "bytes");
     if (range.kind == ByteRange::Kind::unsatisfiable) {
       res.set_header("Content-Range", "bytes */" + std::to_string(size));
-      write_problem(res, 416, "range not satisfiable for an image of " + std::to_string(size) + " bytes");
+      write_problem(res, 416,
+                    "range not satisfiable for an image of " + std::to_string(size) + " bytes");
       return;
     }
     std::int64_t first = 0, length = size;

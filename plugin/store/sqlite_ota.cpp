@@ -9,7 +9,8 @@ namespace {
 constexpr const char* kRolloutColumns =
     "SELECT r.id, r.version, f.sha256, f.size, r.all_devices, r.stages, r.max_failure_rate, "
     "r.min_finished, r.max_per_minute, r.timeout_min, r.retries, r.state, r.reason, r.stage, "
-    "r.revision, r.created_at, r.updated_at FROM rollouts r JOIN firmware f ON f.version = r.version";
+    "r.revision, r.created_at, r.updated_at FROM rollouts r JOIN firmware f ON f.version = "
+    "r.version";
 
 FirmwareRecord firmware_of(const Query& q) {
   return FirmwareRecord{q.text(0), q.text(1), q.integer(2), q.integer(3)};
@@ -50,7 +51,8 @@ void Firmware::add(const FirmwareRecord& f) {
   {
     Query exists = c_.query("SELECT 1 FROM firmware WHERE version = ?1");
     exists.bind(1, f.version);
-    if (exists.step()) throw StoreError(StoreError::Kind::conflict, "version " + f.version + " exists");
+    if (exists.step())
+      throw StoreError(StoreError::Kind::conflict, "version " + f.version + " exists");
   }
   c_.query("INSERT INTO firmware (version, sha256, size, created_at) VALUES (?1, ?2, ?3, ?4)")
       .bind(1, f.version)
@@ -62,7 +64,8 @@ void Firmware::add(const FirmwareRecord& f) {
 }
 
 std::vector<FirmwareRecord> Firmware::list() {
-  Query q = c_.query("SELECT version, sha256, size, created_at FROM firmware ORDER BY created_at, version");
+  Query q = c_.query(
+      "SELECT version, sha256, size, created_at FROM firmware ORDER BY created_at, version");
   std::vector<FirmwareRecord> out;
   while (q.step()) out.push_back(firmware_of(q));
   return out;
@@ -76,8 +79,8 @@ std::optional<FirmwareRecord> Firmware::by_version(const std::string& version) {
 }
 
 std::optional<FirmwareRecord> Firmware::by_sha256(const std::string& sha256) {
-  Query q = c_.query(
-      "SELECT version, sha256, size, created_at FROM firmware WHERE sha256 = ?1 LIMIT 1");
+  Query q =
+      c_.query("SELECT version, sha256, size, created_at FROM firmware WHERE sha256 = ?1 LIMIT 1");
   q.bind(1, sha256);
   if (!q.step()) return std::nullopt;
   return firmware_of(q);
@@ -112,7 +115,8 @@ std::int64_t Rollouts::create(const Rollout& r) {
     for (const auto& d : r.devices) {
       Query q = c_.query("SELECT 1 FROM devices WHERE device_id = ?1");
       q.bind(1, d.device_id);
-      if (!q.step()) throw StoreError(StoreError::Kind::conflict, "device " + d.device_id + " not found");
+      if (!q.step())
+        throw StoreError(StoreError::Kind::conflict, "device " + d.device_id + " not found");
       Query busy = c_.query(
           "SELECT r.id FROM rollout_devices rd JOIN rollouts r ON r.id = rd.rollout_id "
           "WHERE rd.device_id = ?1 AND r.state IN ('running', 'paused') LIMIT 1");
@@ -125,9 +129,10 @@ std::int64_t Rollouts::create(const Rollout& r) {
       ids.push_back(d.device_id);
     }
   }
-  c_.query("INSERT INTO rollouts (version, all_devices, stages, max_failure_rate, min_finished, "
-           "max_per_minute, timeout_min, retries, state, stage, revision, created_at, updated_at) "
-           "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'running', 0, 1, ?9, ?9)")
+  c_.query(
+        "INSERT INTO rollouts (version, all_devices, stages, max_failure_rate, min_finished, "
+        "max_per_minute, timeout_min, retries, state, stage, revision, created_at, updated_at) "
+        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'running', 0, 1, ?9, ?9)")
       .bind(1, r.version)
       .bind(2, std::int64_t{r.all ? 1 : 0})
       .bind(3, nlohmann::json(r.policy.stages).dump())
@@ -141,8 +146,9 @@ std::int64_t Rollouts::create(const Rollout& r) {
   const std::int64_t id = sqlite3_last_insert_rowid(c_.handle());
   std::int64_t position = 0;
   for (const auto& device_id : ids) {
-    c_.query("INSERT INTO rollout_devices (rollout_id, device_id, position, status, updated_at) "
-             "VALUES (?1, ?2, ?3, 'pending', ?4)")
+    c_.query(
+          "INSERT INTO rollout_devices (rollout_id, device_id, position, status, updated_at) "
+          "VALUES (?1, ?2, ?3, 'pending', ?4)")
         .bind(1, id)
         .bind(2, device_id)
         .bind(3, position++)
@@ -197,7 +203,8 @@ RolloutCounts Rollouts::counts(std::int64_t id) {
       "SELECT status, count(*) FROM rollout_devices WHERE rollout_id = ?1 GROUP BY status");
   q.bind(1, id);
   while (q.step()) {
-    if (auto s = device_ota_status_from_name(q.text(0))) c[static_cast<std::size_t>(*s)] = q.integer(1);
+    if (auto s = device_ota_status_from_name(q.text(0)))
+      c[static_cast<std::size_t>(*s)] = q.integer(1);
   }
   return c;
 }
@@ -228,8 +235,9 @@ bool Rollouts::command(std::int64_t id, const std::vector<RolloutState>& from, R
   bool allowed = false;
   for (auto s : from) allowed = allowed || state == state_name(s);
   if (!allowed) return false;
-  c_.query("UPDATE rollouts SET state = ?2, reason = ?3, revision = revision + 1, updated_at = ?4 "
-           "WHERE id = ?1")
+  c_.query(
+        "UPDATE rollouts SET state = ?2, reason = ?3, revision = revision + 1, updated_at = ?4 "
+        "WHERE id = ?1")
       .bind(1, id)
       .bind(2, state_name(to))
       .bind(3, reason)
@@ -242,8 +250,9 @@ bool Rollouts::command(std::int64_t id, const std::vector<RolloutState>& from, R
 void Rollouts::write_progress(Connection& c, const RolloutProgress& p) {
   // Only while no operator changed the rollout since: the operator's state
   // reaches the engine through the change feed and wins.
-  c.query("UPDATE rollouts SET state = ?3, reason = ?4, stage = ?5, updated_at = ?6 "
-          "WHERE id = ?1 AND revision = ?2")
+  c.query(
+       "UPDATE rollouts SET state = ?3, reason = ?4, stage = ?5, updated_at = ?6 "
+       "WHERE id = ?1 AND revision = ?2")
       .bind(1, p.rollout_id)
       .bind(2, p.revision)
       .bind(3, state_name(p.state))
@@ -255,8 +264,9 @@ void Rollouts::write_progress(Connection& c, const RolloutProgress& p) {
 
 void Rollouts::write_device(Connection& c, const RolloutDeviceRow& row) {
   const RolloutDevice& d = row.device;
-  c.query("UPDATE rollout_devices SET status = ?3, attempts = ?4, error = ?5, triggered_at = ?6, "
-          "reported_success = ?7, updated_at = ?8 WHERE rollout_id = ?1 AND device_id = ?2")
+  c.query(
+       "UPDATE rollout_devices SET status = ?3, attempts = ?4, error = ?5, triggered_at = ?6, "
+       "reported_success = ?7, updated_at = ?8 WHERE rollout_id = ?1 AND device_id = ?2")
       .bind(1, row.rollout_id)
       .bind(2, d.device_id)
       .bind(3, status_name(d.status))
@@ -268,10 +278,11 @@ void Rollouts::write_device(Connection& c, const RolloutDeviceRow& row) {
       .run();
   if (c.changes() > 0) return;
   // A device the rollout took in while running: last in the order.
-  c.query("INSERT OR IGNORE INTO rollout_devices (rollout_id, device_id, position, status, attempts, "
-          "error, triggered_at, reported_success, updated_at) SELECT ?1, ?2, "
-          "coalesce(max(position), -1) + 1, ?3, ?4, ?5, ?6, ?7, ?8 FROM rollout_devices "
-          "WHERE rollout_id = ?1")
+  c.query(
+       "INSERT OR IGNORE INTO rollout_devices (rollout_id, device_id, position, status, attempts, "
+       "error, triggered_at, reported_success, updated_at) SELECT ?1, ?2, "
+       "coalesce(max(position), -1) + 1, ?3, ?4, ?5, ?6, ?7, ?8 FROM rollout_devices "
+       "WHERE rollout_id = ?1")
       .bind(1, row.rollout_id)
       .bind(2, d.device_id)
       .bind(3, status_name(d.status))

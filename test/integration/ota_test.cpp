@@ -57,7 +57,8 @@ struct OtaBroker {
   Fleet fleet;
   explicit OtaBroker(std::vector<std::pair<std::string, std::string>> more = {})
       : broker(config(http_port, more)), fleet(broker.db_path()) {}
-  static BrokerConfig config(int port, const std::vector<std::pair<std::string, std::string>>& more) {
+  static BrokerConfig config(int port,
+                             const std::vector<std::pair<std::string, std::string>>& more) {
     BrokerConfig c = opts({{"http_listen", "127.0.0.1:" + std::to_string(port)},
                            {"ota_base_url", "http://127.0.0.1:" + std::to_string(port)},
                            {"ingest_flush_ms", "20"}});
@@ -70,7 +71,8 @@ struct OtaBroker {
   json add_firmware(const std::string& version, const std::string& image) {
     const std::string path = broker.dir() + "/image-" + version + ".bin";
     write_file(path, image, 0644);
-    auto r = ctl({"--db", broker.db_path(), "--json", "firmware", "add", path, "--version", version});
+    auto r =
+        ctl({"--db", broker.db_path(), "--json", "firmware", "add", path, "--version", version});
     INFO(r.err);
     REQUIRE(r.exit_code == 0);
     return json::parse(r.out);
@@ -149,8 +151,8 @@ OtaDevice online_device(OtaBroker& b, const std::string& name, bool subscribe = 
 }
 
 json rollout_status(OtaBroker& b, std::int64_t id, bool devices = false) {
-  std::vector<std::string> args{"--db", b.broker.db_path(), "--json", "rollout", "status",
-                                std::to_string(id)};
+  std::vector<std::string> args{"--db",    b.broker.db_path(), "--json",
+                                "rollout", "status",           std::to_string(id)};
   if (devices) args.push_back("--devices");
   auto r = ctl(args);
   REQUIRE(r.exit_code == 0);
@@ -182,8 +184,8 @@ TEST_CASE("ota: firmware add and list; signed downloads with Range, 403 and 404"
   CHECK(read_file(b.broker.dir() + "/firmware/" + sha) == image);
 
   // A duplicate version, a missing file: exit 1, one line, nothing stored.
-  auto dup = ctl({"--db", b.broker.db_path(), "firmware", "add", b.broker.dir() + "/image-2.0.0.bin",
-                  "--version", "2.0.0"});
+  auto dup = ctl({"--db", b.broker.db_path(), "firmware", "add",
+                  b.broker.dir() + "/image-2.0.0.bin", "--version", "2.0.0"});
   CHECK(dup.exit_code == 1);
   CHECK_THAT(dup.err, Catch::Contains("already exists"));
   auto missing = ctl({"--db", b.broker.db_path(), "firmware", "add", b.broker.dir() + "/nope.bin",
@@ -243,7 +245,8 @@ TEST_CASE("ota: firmware add and list; signed downloads with Range, 403 and 404"
        {replace(url, "sig=" + sig, "sig=" + tampered_sig),
         signed_firmware_url(base, keys[0], sha, "dev-a", unix_s() - 1),
         replace(url, "device=dev-a", "device=dev-b"),
-        replace(url, "expires=" + std::to_string(expires), "expires=" + std::to_string(expires + 1)),
+        replace(url, "expires=" + std::to_string(expires),
+                "expires=" + std::to_string(expires + 1)),
         signed_firmware_url(base, stranger, sha, "dev-a", expires), base + "/firmware/" + sha}) {
     CAPTURE(bad);
     auto res = b.get(bad);
@@ -311,9 +314,9 @@ TEST_CASE("ota: a staged rollout through rs1ctl, with skip, late devices, pause,
   b.broker.sync_changes();
   REQUIRE(writer_barrier(*d6.mqtt, b.fleet, "d6"));
 
-  auto created = ctl({"--db", b.broker.db_path(), "--json", "rollout", "create", "--version", "2.0.0",
-                      "--devices", "d0,d1,d2,d3,d4,d5,d6", "--stages", "15,100", "--retries", "1",
-                      "--min-finished", "3", "--max-failure-rate", "0.3"});
+  auto created = ctl({"--db", b.broker.db_path(), "--json", "rollout", "create", "--version",
+                      "2.0.0", "--devices", "d0,d1,d2,d3,d4,d5,d6", "--stages", "15,100",
+                      "--retries", "1", "--min-finished", "3", "--max-failure-rate", "0.3"});
   INFO(created.err);
   REQUIRE(created.exit_code == 0);
   json r = json::parse(created.out);
@@ -324,8 +327,8 @@ TEST_CASE("ota: a staged rollout through rs1ctl, with skip, late devices, pause,
 
   // A second rollout for a device of this one is refused.
   b.add_firmware("3.0.0", image_of(100, 2));
-  auto second = ctl({"--db", b.broker.db_path(), "rollout", "create", "--version", "3.0.0",
-                     "--devices", "d1"});
+  auto second = ctl(
+      {"--db", b.broker.db_path(), "rollout", "create", "--version", "3.0.0", "--devices", "d1"});
   CHECK(second.exit_code == 1);
   CHECK_THAT(second.err, Catch::Contains("d1") && Catch::Contains("already in rollout"));
 
@@ -408,9 +411,10 @@ TEST_CASE("ota: auto-pause at the failure threshold, resume, cancel", "[ota]") {
     devs.push_back(online_device(b, "p" + std::to_string(i)));
     ids += (ids.empty() ? "" : ",") + devs.back().id.id;
   }
-  auto created = ctl({"--db", b.broker.db_path(), "--json", "rollout", "create", "--version", "2.0.0",
-                      "--devices", ids, "--stages", "50,100", "--retries", "0", "--min-finished", "2",
-                      "--max-failure-rate", "0.4", "--max-per-minute", "30"});
+  auto created =
+      ctl({"--db", b.broker.db_path(), "--json", "rollout", "create", "--version", "2.0.0",
+           "--devices", ids, "--stages", "50,100", "--retries", "0", "--min-finished", "2",
+           "--max-failure-rate", "0.4", "--max-per-minute", "30"});
   REQUIRE(created.exit_code == 0);
   const std::int64_t id = json::parse(created.out)["rollout_id"];
   // Stage 1 is p0..p2: one succeeds, one fails (0.5 of 2 > 0.4): paused.
@@ -432,12 +436,14 @@ TEST_CASE("ota: auto-pause at the failure threshold, resume, cancel", "[ota]") {
   devs[2].follow(b, *t2);
   CHECK_FALSE(devs[3].trigger(1s));
   // Resume: stage 2 goes on (within 2 s).
-  auto resumed = ctl({"--db", b.broker.db_path(), "--json", "rollout", "resume", std::to_string(id)});
+  auto resumed =
+      ctl({"--db", b.broker.db_path(), "--json", "rollout", "resume", std::to_string(id)});
   REQUIRE(resumed.exit_code == 0);
   auto t3 = devs[3].trigger(3s);
   REQUIRE(t3);
   // Pause by hand, then cancel: nothing more is triggered.
-  REQUIRE(ctl({"--db", b.broker.db_path(), "rollout", "cancel", std::to_string(id)}).exit_code == 0);
+  REQUIRE(ctl({"--db", b.broker.db_path(), "rollout", "cancel", std::to_string(id)}).exit_code ==
+          0);
   auto again = ctl({"--db", b.broker.db_path(), "rollout", "resume", std::to_string(id)});
   CHECK(again.exit_code == 1);
   CHECK_THAT(again.err, Catch::Contains("cancelled"));

@@ -24,8 +24,8 @@ TEST_CASE("ota range: single ranges, suffixes, unsatisfiable and ignored ones", 
           {"bytes=-0", 100, K::unsatisfiable, 0, 0},
           {"bytes=0-", 0, K::unsatisfiable, 0, 0},  // an empty file has no byte 0
           {"bytes=-5", 0, K::unsatisfiable, 0, 0},
-          {"bytes=5-2", 100, K::whole, 0, 0},       // invalid: ignored
-          {"bytes=0-1,5-6", 100, K::whole, 0, 0},   // several: served whole
+          {"bytes=5-2", 100, K::whole, 0, 0},      // invalid: ignored
+          {"bytes=0-1,5-6", 100, K::whole, 0, 0},  // several: served whole
           {"items=0-1", 100, K::whole, 0, 0},
           {"bytes=a-b", 100, K::whole, 0, 0},
           {"bytes=-", 100, K::whole, 0, 0},

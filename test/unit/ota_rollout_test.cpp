@@ -81,7 +81,8 @@ struct Bench {
   void tick(std::int64_t advance_ms = 0) {
     now_ms += advance_ms;
     EngineOutput out;
-    engine.tick(now_ms, [&](const std::string& id) { return ready.count(id) != 0; }, out);
+    engine.tick(
+        now_ms, [&](const std::string& id) { return ready.count(id) != 0; }, out);
     take(out);
   }
   void all_ready(int n) {
@@ -111,15 +112,22 @@ struct Bench {
     REQUIRE(found);
     return *found;
   }
-  S status_of(int i, std::int64_t id = 1) { return r(id).devices[static_cast<std::size_t>(i)].status; }
+  S status_of(int i, std::int64_t id = 1) {
+    return r(id).devices[static_cast<std::size_t>(i)].status;
+  }
   std::int64_t count(S s) { return count_statuses(r())[static_cast<std::size_t>(s)]; }
 };
 
 }  // namespace
 
 TEST_CASE("ota engine: stage sizes are cumulative ceilings", "[ota]") {
-  auto [pct, n, size] = GENERATE(table<int, std::size_t, std::size_t>({
-      {10, 10, 1}, {10, 11, 2}, {10, 1, 1}, {50, 3, 2}, {100, 7, 7}, {1, 10000, 100}, {10, 0, 0}}));
+  auto [pct, n, size] = GENERATE(table<int, std::size_t, std::size_t>({{10, 10, 1},
+                                                                       {10, 11, 2},
+                                                                       {10, 1, 1},
+                                                                       {50, 3, 2},
+                                                                       {100, 7, 7},
+                                                                       {1, 10000, 100},
+                                                                       {10, 0, 0}}));
   CAPTURE(pct, n);
   CHECK(stage_size(pct, n) == size);
 }
@@ -452,7 +460,8 @@ TEST_CASE("ota engine: a restart from the persisted rows carries on", "[ota]") {
   auto& store = *db.admin;
   // Devices and firmware, and a rollout as rs1ctl creates it.
   std::vector<NewDevice> devices;
-  for (int i = 0; i < 10; ++i) devices.push_back(NewDevice{dev(i), std::nullopt, std::string(64, 'b')});
+  for (int i = 0; i < 10; ++i)
+    devices.push_back(NewDevice{dev(i), std::nullopt, std::string(64, 'b')});
   store.devices().add(devices, 100);
   store.firmware().add(FirmwareRecord{"2.0.0", std::string(64, 'a'), 1000, 100});
   Rollout r = make_rollout(10, fast({50, 100}));

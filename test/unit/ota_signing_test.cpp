@@ -32,8 +32,8 @@ TEST_CASE("ota signing: signatures match an independent HMAC-SHA256", "[ota]") {
   SigningKey key = key_of("k1:" + kKeyHex);
   CHECK(url_signature(key, kSha, device, expires) == sig);
   CHECK(signed_firmware_url("http://h:8080/", key, kSha, device, expires) ==
-        "http://h:8080/firmware/" + kSha + "?device=" + device + "&expires=" +
-            std::to_string(expires) + "&kid=k1&sig=" + sig);
+        "http://h:8080/firmware/" + kSha + "?device=" + device +
+            "&expires=" + std::to_string(expires) + "&kid=k1&sig=" + sig);
 }
 
 TEST_CASE("ota signing: the first key signs, every key verifies (rollover)", "[ota]") {
@@ -55,13 +55,13 @@ TEST_CASE("ota signing: what a URL check refuses", "[ota]") {
   auto keys = parse_key_file("k1:" + kKeyHex);
   const std::string sig = url_signature(keys[0], kSha, "dev-a", 2000);
   auto [sha, device, expires, kid, s, now, verdict] =
-      GENERATE_REF(table<std::string, std::string, std::string, std::string, std::string, std::int64_t,
-                         UrlVerdict>({
+      GENERATE_REF(table<std::string, std::string, std::string, std::string, std::string,
+                         std::int64_t, UrlVerdict>({
           {kSha, "dev-a", "2000", "k1", sig, 1999, UrlVerdict::ok},
           {kSha, "dev-a", "2000", "k1", sig, 2000, UrlVerdict::expired},  // expiry is exclusive
           {kSha, "dev-b", "2000", "k1", sig, 1000, UrlVerdict::bad_signature},  // another device
           {kSha, "dev-a", "2001", "k1", sig, 1000, UrlVerdict::bad_signature},  // expiry changed
-          {kSha, "dev-a", "02000", "k1", sig, 1000, UrlVerdict::malformed},      // not as signed
+          {kSha, "dev-a", "02000", "k1", sig, 1000, UrlVerdict::malformed},     // not as signed
           {kSha, "dev-a", "", "k1", sig, 1000, UrlVerdict::malformed},
           {kSha, "dev-a", "-1", "k1", sig, 1000, UrlVerdict::malformed},
           {kSha, "dev-a", "2000", "k2", sig, 1000, UrlVerdict::unknown_key},

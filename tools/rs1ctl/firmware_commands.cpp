@@ -28,7 +28,8 @@ std::string dir_of(const std::string& path) {
 }
 
 Json firmware_json(const rs1::FirmwareRecord& f) {
-  return {{"version", f.version}, {"sha256", f.sha256}, {"size", f.size}, {"created_at", f.created_at}};
+  return {
+      {"version", f.version}, {"sha256", f.sha256}, {"size", f.size}, {"created_at", f.created_at}};
 }
 
 Outcome add_firmware(Session& session, const FirmwareArgs& args) {
@@ -89,7 +90,8 @@ void add_firmware_commands(Cli& cli) {
          "--data-dir", [args](const std::string& d) { args->data_dir = d; },
          "The broker's data_dir (default: the database's directory)")
       ->type_name("DIR");
-  cli.add_command(*group, "list", "List firmware images", [](Session& s) { return list_firmware(s); });
+  cli.add_command(*group, "list", "List firmware images",
+                  [](Session& s) { return list_firmware(s); });
 }
 
 }  // namespace rs1ctl

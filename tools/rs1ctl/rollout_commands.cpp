@@ -63,8 +63,9 @@ std::string stages_text(const std::vector<int>& stages) {
 std::string counts_text(const rs1::RolloutCounts& c) {
   std::string s;
   for (std::size_t i = 0; i < rs1::kDeviceOtaStatusCount; ++i) {
-    s += (s.empty() ? "" : " ") + std::string(rs1::status_name(static_cast<rs1::DeviceOtaStatus>(i))) +
-         "=" + std::to_string(c[i]);
+    s += (s.empty() ? "" : " ") +
+         std::string(rs1::status_name(static_cast<rs1::DeviceOtaStatus>(i))) + "=" +
+         std::to_string(c[i]);
   }
   return s;
 }
@@ -72,7 +73,8 @@ std::string counts_text(const rs1::RolloutCounts& c) {
 std::string rollout_text(const rs1::Rollout& r, const rs1::RolloutCounts& counts) {
   std::string s = "rollout " + std::to_string(r.id) + ": version " + r.version + ", " +
                   rs1::state_name(r.state) + ", stage " + std::to_string(r.stage + 1) + " of " +
-                  std::to_string(r.policy.stages.size()) + " (" + stages_text(r.policy.stages) + ")\n";
+                  std::to_string(r.policy.stages.size()) + " (" + stages_text(r.policy.stages) +
+                  ")\n";
   if (r.reason) s += "reason: " + *r.reason + "\n";
   return s + counts_text(counts) + "\n";
 }
@@ -113,7 +115,8 @@ Outcome create_rollout(Session& session, RolloutArgs args) {
   if (auto problem = rs1::check_policy(args.policy)) throw CommandError(*problem);
   rs1::Database& store = session.store();
   auto firmware = store.firmware().by_version(args.version);
-  if (!firmware) throw CommandError("no firmware version " + args.version + " (rs1ctl firmware add)");
+  if (!firmware)
+    throw CommandError("no firmware version " + args.version + " (rs1ctl firmware add)");
   rs1::Rollout r;
   r.version = args.version;
   r.all = args.all;
@@ -124,7 +127,8 @@ Outcome create_rollout(Session& session, RolloutArgs args) {
     std::stringstream list(args.devices);
     std::string id;
     while (std::getline(list, id, ',')) {
-      if (!rs1::is_valid_device_id(id)) throw CommandError("--devices: invalid device id '" + id + "'");
+      if (!rs1::is_valid_device_id(id))
+        throw CommandError("--devices: invalid device id '" + id + "'");
       if (!seen.insert(id).second) continue;
       rs1::RolloutDevice d;
       d.device_id = id;
@@ -178,7 +182,7 @@ Outcome change_rollout(Session& session, std::int64_t id, rs1::RolloutState to) 
   if (!store.rollouts().command(id, from, to, reason, session.now())) {
     r = get_rollout(store, id);
     throw CommandError("rollout " + std::to_string(id) + " is " + rs1::state_name(r.state) +
-                       (to == S::paused   ? ": only a running rollout can be paused"
+                       (to == S::paused    ? ": only a running rollout can be paused"
                         : to == S::running ? ": only a paused rollout can be resumed"
                                            : ": it has ended already"));
   }
@@ -202,19 +206,25 @@ void add_rollout_commands(Cli& cli) {
   create->require_option(1, 0);
   create->add_option("--stages", args->stages, "Cumulative percentages (default 10,50,100)")
       ->type_name("10,50,100");
-  create->add_option("--max-failure-rate", args->policy.max_failure_rate,
-                     "Pause when failed and timed out pass this share of the finished (default 0.2)")
+  create
+      ->add_option("--max-failure-rate", args->policy.max_failure_rate,
+                   "Pause when failed and timed out pass this share of the finished (default 0.2)")
       ->check(CLI::Range(0.0, 1.0));
-  create->add_option("--min-finished", args->policy.min_finished,
-                     "Finished devices before the failure rate counts (default 5)")
+  create
+      ->add_option("--min-finished", args->policy.min_finished,
+                   "Finished devices before the failure rate counts (default 5)")
       ->check(CLI::Range(1, 100000000));
-  create->add_option("--max-per-minute", args->policy.max_per_minute, "Triggers a minute (default 600)")
+  create
+      ->add_option("--max-per-minute", args->policy.max_per_minute,
+                   "Triggers a minute (default 600)")
       ->check(CLI::Range(1, 100000000));
-  create->add_option("--timeout-min", args->policy.timeout_min,
-                     "Minutes a device has to succeed (default 60)")
+  create
+      ->add_option("--timeout-min", args->policy.timeout_min,
+                   "Minutes a device has to succeed (default 60)")
       ->check(CLI::Range(1, 10080));
-  create->add_option("--retries", args->policy.retries,
-                     "Further triggers for failed and timed-out devices (default 1)")
+  create
+      ->add_option("--retries", args->policy.retries,
+                   "Further triggers for failed and timed-out devices (default 1)")
       ->check(CLI::Range(0, 100));
 
   cli.add_command(*group, "list", "List rollouts", [](Session& s) { return list_rollouts(s); });
@@ -222,15 +232,17 @@ void add_rollout_commands(Cli& cli) {
     return status_outcome(s.store(), args->rollout_id, args->with_devices);
   });
   status->add_option("ROLLOUT", args->rollout_id, "Rollout id")->required();
-  status->add_flag("--devices", args->with_devices, "Each device's status, attempts and last error");
+  status->add_flag("--devices", args->with_devices,
+                   "Each device's status, attempts and last error");
   struct Change {
     const char* name;
     const char* description;
     rs1::RolloutState to;
   };
-  for (const Change& c : {Change{"pause", "Stop triggering until resumed", rs1::RolloutState::paused},
-                          Change{"resume", "Go on with a paused rollout", rs1::RolloutState::running},
-                          Change{"cancel", "Stop triggering for good", rs1::RolloutState::cancelled}}) {
+  for (const Change& c :
+       {Change{"pause", "Stop triggering until resumed", rs1::RolloutState::paused},
+        Change{"resume", "Go on with a paused rollout", rs1::RolloutState::running},
+        Change{"cancel", "Stop triggering for good", rs1::RolloutState::cancelled}}) {
     const rs1::RolloutState to = c.to;
     CLI::App* command = cli.add_command(*group, c.name, c.description, [args, to](Session& s) {
       return change_rollout(s, args->rollout_id, to);

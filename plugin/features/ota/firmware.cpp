@@ -80,7 +80,8 @@ StoredImage store_image_file(const std::string& source, const std::string& data_
   };
 
   std::unique_ptr<EVP_MD_CTX, MdFree> md(EVP_MD_CTX_new());
-  if (!md || EVP_DigestInit_ex(md.get(), EVP_sha256(), nullptr) != 1) throw fail("SHA-256 unavailable");
+  if (!md || EVP_DigestInit_ex(md.get(), EVP_sha256(), nullptr) != 1)
+    throw fail("SHA-256 unavailable");
   std::vector<char> buf(1 << 16);
   std::int64_t size = 0;
   for (;;) {

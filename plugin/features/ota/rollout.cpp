@@ -73,7 +73,8 @@ std::optional<std::vector<int>> parse_stages(const std::string& text) {
   std::size_t start = 0;
   for (;;) {
     std::size_t comma = text.find(',', start);
-    std::string part = text.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+    std::string part =
+        text.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
     if (part.empty() || part.size() > 3) return std::nullopt;
     int v = 0;
     for (char c : part) {
@@ -130,7 +131,8 @@ void RolloutEngine::set_status(Active& a, std::size_t i, DeviceOtaStatus status,
   const bool now_finished = finished(a, d);
   const bool now_failed_finished = now_finished && is_failure(d.status);
   a.finished += static_cast<int>(now_finished) - static_cast<int>(was_finished);
-  a.failed_finished += static_cast<int>(now_failed_finished) - static_cast<int>(was_failed_finished);
+  a.failed_finished +=
+      static_cast<int>(now_failed_finished) - static_cast<int>(was_failed_finished);
   if (i < a.stage_end && was_finished != now_finished) {
     if (now_finished) {
       --a.unfinished_in_stage;
@@ -156,9 +158,10 @@ void RolloutEngine::check_failure_rate(Active& a, std::int64_t now_s, EngineOutp
   const double share = static_cast<double>(a.failed_finished) / static_cast<double>(a.finished);
   if (share <= a.r.policy.max_failure_rate) return;
   a.r.state = RolloutState::paused;
-  a.r.reason = "failure rate " + percent(share) + " (" + std::to_string(a.failed_finished) + " of " +
-               std::to_string(a.finished) + " finished devices failed or timed out) passed " +
-               "--max-failure-rate " + percent(a.r.policy.max_failure_rate);
+  a.r.reason = "failure rate " + percent(share) + " (" + std::to_string(a.failed_finished) +
+               " of " + std::to_string(a.finished) +
+               " finished devices failed or timed out) passed " + "--max-failure-rate " +
+               percent(a.r.policy.max_failure_rate);
   persist(a, now_s, out);
   out.log.push_back("rs1: rollout " + std::to_string(a.r.id) + " paused: " + *a.r.reason);
 }
@@ -197,9 +200,9 @@ void RolloutEngine::advance(Active& a, std::int64_t now_s, EngineOutput& out) {
     }
     ++a.r.stage;
     persist(a, now_s, out);
-    out.log.push_back("rs1: rollout " + std::to_string(a.r.id) + " stage " +
-                      std::to_string(a.r.stage + 1) + " (" +
-                      std::to_string(a.r.policy.stages[static_cast<std::size_t>(a.r.stage)]) + "%)");
+    out.log.push_back(
+        "rs1: rollout " + std::to_string(a.r.id) + " stage " + std::to_string(a.r.stage + 1) +
+        " (" + std::to_string(a.r.policy.stages[static_cast<std::size_t>(a.r.stage)]) + "%)");
     extend_stage(a, now_s, out);
   }
 }
@@ -320,8 +323,9 @@ void RolloutEngine::device_ready(const std::string& device_id) {
   enqueue(*a, i);
 }
 
-void RolloutEngine::on_state(const std::string& device_id, const std::optional<std::string>& version,
-                             std::int64_t now_s, EngineOutput& out) {
+void RolloutEngine::on_state(const std::string& device_id,
+                             const std::optional<std::string>& version, std::int64_t now_s,
+                             EngineOutput& out) {
   std::size_t i = 0;
   Active* a = owner_of(device_id, i);
   if (!a || !version) return;
@@ -391,7 +395,8 @@ void RolloutEngine::on_provisioned(const std::string& device_id, std::int64_t no
   }
 }
 
-void RolloutEngine::on_removed(const std::string& device_id, std::int64_t now_s, EngineOutput& out) {
+void RolloutEngine::on_removed(const std::string& device_id, std::int64_t now_s,
+                               EngineOutput& out) {
   std::size_t i = 0;
   Active* a = owner_of(device_id, i);
   if (!a) return;
@@ -415,7 +420,8 @@ void RolloutEngine::tick(std::int64_t now_ms, const Ready& ready, EngineOutput& 
       const std::int64_t deadline = a.deadlines.front().first;
       a.deadlines.pop_front();
       RolloutDevice& d = a.r.devices[i];
-      if (!in_flight(d.status) || d.triggered_at + a.r.policy.timeout_min * 60 != deadline) continue;
+      if (!in_flight(d.status) || d.triggered_at + a.r.policy.timeout_min * 60 != deadline)
+        continue;
       d.error = "no success within " + std::to_string(a.r.policy.timeout_min) + " min";
       d.reported_success = false;
       set_status(a, i, DeviceOtaStatus::timed_out, now_s, out);
@@ -424,7 +430,8 @@ void RolloutEngine::tick(std::int64_t now_ms, const Ready& ready, EngineOutput& 
     if (a.r.state == RolloutState::running) {
       const double rate = a.r.policy.max_per_minute;
       const double cap = std::max(1.0, rate / 60.0);
-      a.tokens = std::min(cap, a.tokens + static_cast<double>(now_ms - a.refilled_ms) * rate / 60000.0);
+      a.tokens =
+          std::min(cap, a.tokens + static_cast<double>(now_ms - a.refilled_ms) * rate / 60000.0);
       a.refilled_ms = now_ms;
       // Parked devices that got ready without us hearing (a persistent
       // session whose subscription Mosquitto restored): once a second.
@@ -457,7 +464,8 @@ void RolloutEngine::tick(std::int64_t now_ms, const Ready& ready, EngineOutput& 
         a.tokens -= 1.0;
         set_status(a, i, DeviceOtaStatus::triggered, now_s, out, true);
         a.deadlines.emplace_back(now_s + a.r.policy.timeout_min * 60, i);
-        out.triggers.push_back(TriggerOrder{a.r.id, d.device_id, a.r.version, a.r.sha256, a.r.size});
+        out.triggers.push_back(
+            TriggerOrder{a.r.id, d.device_id, a.r.version, a.r.sha256, a.r.size});
       }
       advance(a, now_s, out);
     }

@@ -77,8 +77,8 @@ struct RolloutDevice {
   int attempts = 0;  // triggers sent
   std::optional<std::string> error;
   std::int64_t updated_at = 0;
-  std::int64_t triggered_at = 0;   // of the latest attempt
-  bool reported_success = false;   // said success, not yet seen running the target
+  std::int64_t triggered_at = 0;                // of the latest attempt
+  bool reported_success = false;                // said success, not yet seen running the target
   std::optional<std::string> firmware_version;  // what it runs, as last known (not persisted here)
 };
 
@@ -91,8 +91,8 @@ struct Rollout {
   RolloutPolicy policy;
   RolloutState state = RolloutState::running;
   std::optional<std::string> reason;
-  int stage = 0;               // index into policy.stages
-  std::int64_t revision = 1;   // bumped by every operator change
+  int stage = 0;              // index into policy.stages
+  std::int64_t revision = 1;  // bumped by every operator change
   std::int64_t created_at = 0;
   std::int64_t updated_at = 0;
   std::vector<RolloutDevice> devices;  // the set, in stage order
@@ -130,7 +130,9 @@ struct EngineOutput {
   std::vector<RolloutProgress> rollouts;
   std::vector<RolloutDeviceRow> devices;
   std::vector<std::string> log;  // state changes worth a log line
-  bool empty() const { return triggers.empty() && rollouts.empty() && devices.empty() && log.empty(); }
+  bool empty() const {
+    return triggers.empty() && rollouts.empty() && devices.empty() && log.empty();
+  }
 };
 
 class RolloutStore {
@@ -182,11 +184,11 @@ class RolloutEngine {
  private:
   struct Active {
     Rollout r;
-    std::deque<std::size_t> ready;       // due a trigger
-    std::vector<bool> queued;            // in `ready`
-    std::unordered_set<std::size_t> parked;  // due, but not subscribed yet
+    std::deque<std::size_t> ready;                               // due a trigger
+    std::vector<bool> queued;                                    // in `ready`
+    std::unordered_set<std::size_t> parked;                      // due, but not subscribed yet
     std::deque<std::pair<std::int64_t, std::size_t>> deadlines;  // (deadline_s, index)
-    std::size_t stage_end = 0;           // devices [0, stage_end) are in the stage
+    std::size_t stage_end = 0;  // devices [0, stage_end) are in the stage
     std::size_t unfinished_in_stage = 0;
     RolloutCounts counts{};
     std::int64_t finished = 0, failed_finished = 0;

@@ -31,8 +31,10 @@ int hex_value(char c) {
 }
 
 std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t' || s.front() == '\r')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r')) s.remove_suffix(1);
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t' || s.front() == '\r'))
+    s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r'))
+    s.remove_suffix(1);
   return s;
 }
 
@@ -139,10 +141,11 @@ std::vector<SigningKey> ensure_key_file(const std::string& path) {
   }
 }
 
-std::string url_signature(const SigningKey& key, std::string_view sha256, std::string_view device_id,
-                          std::int64_t expires) {
+std::string url_signature(const SigningKey& key, std::string_view sha256,
+                          std::string_view device_id, std::int64_t expires) {
   std::string message;
-  message.append(sha256).append("\n").append(device_id).append("\n").append(std::to_string(expires));
+  message.append(sha256).append("\n").append(device_id).append("\n").append(
+      std::to_string(expires));
   return hmac_sha256_hex(key.bytes, message);
 }
 

@@ -30,8 +30,8 @@ std::string new_key_line();
 std::vector<SigningKey> ensure_key_file(const std::string& path);
 
 // lowercase_hex(HMAC-SHA256(key, "<sha256>\n<device>\n<expires>")).
-std::string url_signature(const SigningKey& key, std::string_view sha256, std::string_view device_id,
-                          std::int64_t expires);
+std::string url_signature(const SigningKey& key, std::string_view sha256,
+                          std::string_view device_id, std::int64_t expires);
 
 // <base>/firmware/<sha256>?device=<id>&expires=<unix>&kid=<keyid>&sig=<hex>
 std::string signed_firmware_url(std::string_view base_url, const SigningKey& key,
