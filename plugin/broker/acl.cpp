@@ -60,6 +60,7 @@ void Broker::note_subscription(Session& session, const char* filter) {
   session.subscribed |= downlink_bit(parsed->kind);
   if (parsed->kind == DeviceTopic::config_update) zone_subscribed(session.identity);
   downlinks_.wake(session.identity);
+  if (parsed->kind == DeviceTopic::ota_trigger) rollouts_.device_ready(session.identity);
 }
 
 void Broker::record_denial(mosquitto* client, const Session* session, int access,

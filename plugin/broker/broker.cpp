@@ -8,6 +8,8 @@
 #include <ctime>
 #include <stdexcept>
 
+#include "http/firmware_routes.hpp"
+
 namespace rs1 {
 namespace {
 
@@ -71,7 +73,11 @@ BrokerMetrics::BrokerMetrics(MetricRegistry& r)
       downlinks_sent_total(r.counter("rs1_downlinks_sent_total",
                                      "Downlinks (diagnostics, triggers, configs) published to devices.")),
       downlinks_expired_total(r.counter("rs1_downlinks_expired_total",
-                                        "Downlinks dropped because they expired before the device subscribed.")) {}
+                                        "Downlinks dropped because they expired before the device subscribed.")),
+      ota_rollout_devices(r.gauge_family("rs1_ota_rollout_devices",
+                                         "Devices of running rollouts, by status.", "status",
+                                         {"pending", "triggered", "in_progress", "success", "failed",
+                                          "timed_out", "skipped"})) {}
 
 Broker::Broker(Options options)
     : options_(std::move(options)),
@@ -139,6 +145,7 @@ Broker::Broker(Options options)
                      }});
   feed_->on("zone", {[this](const std::vector<std::string>& ids) { post_zone_changes(ids, false); },
                      [this] { post_zone_changes({}, true); }});
+  start_ota();
   feed_->on_caught_up([this](std::int64_t seq) { mailbox_.post(FeedApplied{seq}); });
   feed_->start(std::chrono::milliseconds(250));
 
@@ -148,6 +155,7 @@ Broker::Broker(Options options)
       return open_sqlite(options_.storage.db_path, SqliteTuning::background);
     });
     http_ = std::make_unique<HttpListener>(*options_.http.listen, log_);
+    mount_firmware_routes(http_->routes(), {signing_keys_, options_.storage.data_dir, {}});
     mount_ops_routes(http_->routes(), registry_, [this](std::string& detail) {
       try {
         health_db_->acquire()->schema_version();
@@ -182,15 +190,11 @@ Broker::~Broker() {
     writer_->add(std::move(u));
   });
   writer_->stop();
-  if (std::uint64_t lost = ingest_metrics_.rows_lost.load()) {
-    broker_log(LogLevel::error, "rs1: " + std::to_string(lost) + " telemetry row(s) could not be written");
-  }
-  static const char* const kKinds[] = {"device update", "security event", "diagnostics record",
-                                       "zone acknowledgement"};
-  for (std::size_t k = 0; k < ingest_metrics_.items_lost.size() && k < 4; ++k) {
-    if (std::uint64_t lost = ingest_metrics_.items_lost[k]->load()) {
-      broker_log(LogLevel::error, "rs1: " + std::to_string(lost) + " " + kKinds[k] +
-                                      "(s) could not be written");
+  for (std::size_t k = 0; k < kWriteKindCount; ++k) {
+    const auto kind = static_cast<WriteKind>(k);
+    if (std::uint64_t lost = ingest_metrics_.lost(kind).load()) {
+      broker_log(LogLevel::error, "rs1: " + std::to_string(lost) + " " + write_kind_words(kind) +
+                                      " could not be written");
     }
   }
   for (auto& m : mailbox_.take()) {

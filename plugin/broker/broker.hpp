@@ -26,6 +26,8 @@
 #include "features/devices/directory.hpp"
 #include "features/diag/diag.hpp"
 #include "features/zones/zones.hpp"
+#include "features/ota/rollout.hpp"
+#include "features/ota/signing.hpp"
 #include "http/http_listener.hpp"
 #include "http/ops_routes.hpp"
 #include "http/pool.hpp"
@@ -63,8 +65,14 @@ struct ZonesChanged {
   bool complete = false;
 };
 
+// Rollouts as the store has them now (rs1ctl created or changed them).
+struct RolloutsLoaded {
+  std::vector<Rollout> rollouts;
+};
+
 // What other threads hand to the broker thread.
-using BrokerMailbox = Mailbox<LogLine, DirectoryUpdate, DiagQueued, FeedApplied, ZonesChanged>;
+using BrokerMailbox =
+    Mailbox<LogLine, DirectoryUpdate, DiagQueued, FeedApplied, ZonesChanged, RolloutsLoaded>;
 
 // The broker glue's metrics, declared once here.
 struct BrokerMetrics {
@@ -78,6 +86,7 @@ struct BrokerMetrics {
   Counter& ota_triggers_total;
   Counter& downlinks_sent_total;
   Counter& downlinks_expired_total;
+  std::vector<Counter*> ota_rollout_devices;  // by DeviceOtaStatus, running rollouts
   void count_drop(DropReason reason) {
     messages_dropped_total[static_cast<std::size_t>(reason)]->fetch_add(1, std::memory_order_relaxed);
   }
@@ -121,6 +130,15 @@ class Broker {
   void post_directory_changes(const std::vector<std::string>& devices,
                               const std::vector<std::string>& accounts, bool all_devices,
                               bool all_accounts);  // change feed thread
+  // ota.cpp
+  void start_ota();
+  void post_rollouts(const std::vector<std::string>& ids, bool all);  // change feed thread
+  void run_rollouts(std::int64_t now_ms);
+  void carry_out(EngineOutput& out, std::int64_t now_s);
+  void ota_uplink(const std::string& device_id, const std::optional<std::string>& version,
+                  const OtaStatusReport* status, std::int64_t now_s);
+  void ota_directory_changed(const std::vector<std::string>& added,
+                             const std::vector<std::string>& removed);
   void security_event(const char* type, const char* severity, const char* address,
                       std::string details, std::int64_t now_s);
   void touch(Session& session, std::int64_t now_s);
@@ -156,6 +174,9 @@ class Broker {
   std::unique_ptr<ChangeFeed> feed_;
   std::unique_ptr<Pool<Database>> health_db_;  // the HTTP listener's health checks
   std::unique_ptr<HttpListener> http_;
+  RolloutEngine rollouts_;
+  std::vector<SigningKey> signing_keys_;
+  std::int64_t next_ota_gauges_ms_ = 0;
 
   std::int64_t started_s_ = 0;
   std::int64_t next_housekeeping_s_ = 0;

@@ -63,9 +63,12 @@ int Broker::on_message(mosquitto_evt_message& ev) {
     if (!writer_->add(std::move(*decision.row))) return drop(DropReason::queue_full);
     touch(*session, now_s);
   } else if (decision.update) {
+    const std::optional<std::string> version = decision.update->firmware_version;
     if (!writer_->add(std::move(*decision.update))) return drop(DropReason::queue_full);
     session->last_seen_written = now_s;
+    if (version) ota_uplink(session->identity, version, nullptr, now_s);
   } else {
+    if (decision.ota_status) ota_uplink(session->identity, std::nullopt, &*decision.ota_status, now_s);
     // ota/status and config/status: the rollout and zone features consume
     // the parsed reports as they land.
     if (decision.config_status && !zone_status(*session, *decision.config_status, now_s)) {

@@ -1,6 +1,7 @@
 // TICK and DISCONNECT: presence, what other threads queued for this one
 // (log lines, directory changes and the kicks they cause, diagnostics
 // requests), the downlinks that may go now, housekeeping.
+#include <chrono>
 #include <ctime>
 #include <type_traits>
 
@@ -10,7 +11,12 @@ namespace rs1 {
 
 void Broker::apply(DirectoryUpdate update, std::vector<std::string>& kick_clients,
                    std::vector<std::string>& kick_users) {
+  std::vector<std::string> added;
+  for (const auto& d : update.devices) {
+    if (!directory_.device(d.device_id)) added.push_back(d.device_id);
+  }
   DirectoryEffects fx = apply_update(directory_, sessions_, std::move(update));
+  ota_directory_changed(added, fx.removed_devices);
   kick_clients.insert(kick_clients.end(), fx.kick_clients.begin(), fx.kick_clients.end());
   kick_users.insert(kick_users.end(), fx.kick_users.begin(), fx.kick_users.end());
   for (const auto& id : fx.removed_devices) {
@@ -62,6 +68,9 @@ void Broker::send_downlinks(std::int64_t now_s) {
     }
     metrics_.downlinks_sent_total.fetch_add(1, std::memory_order_relaxed);
     if (d.kind == DeviceTopic::diag_request) writer_->add(DiagSent{d.key, now_s});
+    if (d.kind == DeviceTopic::ota_trigger) {
+      metrics_.ota_triggers_total.fetch_add(1, std::memory_order_relaxed);
+    }
   }
   metrics_.downlinks_expired_total.fetch_add(downlinks_.expired() - expired_before,
                                              std::memory_order_relaxed);
@@ -82,6 +91,11 @@ int Broker::on_tick(mosquitto_evt_tick&) {
       queue_diag(std::move(m.request));
     } else if constexpr (std::is_same_v<T, ZonesChanged>) {
       apply_zones(std::move(m));
+    } else if constexpr (std::is_same_v<T, RolloutsLoaded>) {
+      EngineOutput out;
+      const std::int64_t now_ms = static_cast<std::int64_t>(std::time(nullptr)) * 1000;
+      for (auto& r : m.rollouts) rollouts_.load(std::move(r), now_ms, out);
+      carry_out(out, now_ms / 1000);
     } else if constexpr (std::is_same_v<T, FeedApplied>) {
       // Operators (and the tests) can tell when a CLI change took effect.
       broker_log(LogLevel::info, "rs1: changes applied up to seq " + std::to_string(m.seq));
@@ -97,6 +111,9 @@ int Broker::on_tick(mosquitto_evt_tick&) {
   }
 
   const std::int64_t now_s = std::time(nullptr);
+  run_rollouts(std::chrono::duration_cast<std::chrono::milliseconds>(
+                   std::chrono::system_clock::now().time_since_epoch())
+                   .count());
   send_downlinks(now_s);
   if (now_s >= next_housekeeping_s_) {
     next_housekeeping_s_ = now_s + 60;

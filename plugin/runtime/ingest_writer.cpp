@@ -1,6 +1,7 @@
 #include "runtime/ingest_writer.hpp"
 
 #include <algorithm>
+#include <array>
 #include <utility>
 
 namespace rs1 {
@@ -28,7 +29,7 @@ bool is_presence(const DeviceUpdate& u) { return u.online.has_value(); }
 std::pair<WriteBatch, WriteBatch> split(WriteBatch&& b) {
   std::size_t first_left = b.size() / 2;
   WriteBatch first, second;
-  auto deal = [&](auto& from, auto& to_first, auto& to_second) {
+  auto deal = [&](WriteKind, auto& from, auto& to_first, auto& to_second) {
     for (auto& item : from) {
       if (first_left > 0) {
         to_first.push_back(std::move(item));
@@ -39,11 +40,7 @@ std::pair<WriteBatch, WriteBatch> split(WriteBatch&& b) {
     }
     from.clear();
   };
-  deal(b.telemetry, first.telemetry, second.telemetry);
-  deal(b.devices, first.devices, second.devices);
-  deal(b.events, first.events, second.events);
-  deal(b.diag_sent, first.diag_sent, second.diag_sent);
-  deal(b.zone_acks, first.zone_acks, second.zone_acks);
+  WriteBatch::each_list_of(deal, b, first, second);
   return {std::move(first), std::move(second)};
 }
 
@@ -73,7 +70,22 @@ std::string describe_item(const WriteBatch& b) {
     const auto& a = b.zone_acks.front();
     return "zone acknowledgement (" + a.device_id + ", version " + std::to_string(a.version) + ")";
   }
+  if (!b.rollouts.empty()) return "rollout " + std::to_string(b.rollouts.front().rollout_id) + " progress";
+  if (!b.rollout_devices.empty()) {
+    return "rollout " + std::to_string(b.rollout_devices.front().rollout_id) + " device " +
+           b.rollout_devices.front().device.device_id;
+  }
   return "nothing";
+}
+
+// rs1_write_items_lost_total's kinds: every kind but telemetry rows, which
+// rs1_rows_lost_total counts.
+std::vector<std::string> lost_labels() {
+  std::vector<std::string> labels;
+  for (std::size_t k = 1; k < kWriteKindCount; ++k) {
+    labels.emplace_back(write_kind_label(static_cast<WriteKind>(k)));
+  }
+  return labels;
 }
 
 }  // namespace
@@ -96,8 +108,9 @@ IngestMetrics::IngestMetrics(MetricRegistry& r)
           "Payload, metric and state bytes of the rows and updates waiting for the writer.")),
       items_lost(r.counter_family(
           "rs1_write_items_lost_total",
-          "Accepted device updates, security events and diag records that could not be kept.",
-          "kind", {"device_update", "security_event", "diag_sent", "zone_ack"})),
+          "Accepted items other than telemetry rows (device updates, security events, diag, "
+          "zone and rollout records) that could not be kept.",
+          "kind", lost_labels())),
       events_dropped(r.counter_family(
           "rs1_ingest_events_dropped_total",
           "Security events and diag records dropped because too many were waiting for the writer.",
@@ -105,24 +118,26 @@ IngestMetrics::IngestMetrics(MetricRegistry& r)
 
 // What one batch came to: written, or lost and why.
 struct IngestWriter::Outcome {
+  using PerKind = std::array<std::size_t, kWriteKindCount>;
   std::size_t written = 0;  // items
   // Refused by the database (non-transient), item by item.
-  std::size_t refused_rows = 0, refused_updates = 0, refused_events = 0, refused_diag = 0;
-  std::size_t refused_zone = 0;
+  PerKind refused{};
   std::vector<std::string> refused_samples;  // "<item>: <error>", the first few
   // Given up at stop after the grace period: the piece that failed and all
   // that was not yet tried.
   bool gave_up = false;
   std::string gave_up_error;
   int gave_up_failures = 0;
-  std::size_t abandoned_rows = 0, abandoned_updates = 0, abandoned_events = 0, abandoned_diag = 0;
-  std::size_t abandoned_zone = 0;
+  PerKind abandoned{};
 
-  std::size_t refused() const {
-    return refused_rows + refused_updates + refused_events + refused_diag + refused_zone;
+  static void add(PerKind& to, const WriteBatch& batch) {
+    batch.each_list(
+        [&](WriteKind k, const auto& list) { to[static_cast<std::size_t>(k)] += list.size(); });
   }
-  std::size_t abandoned() const {
-    return abandoned_rows + abandoned_updates + abandoned_events + abandoned_diag + abandoned_zone;
+  static std::size_t total(const PerKind& n) {
+    std::size_t sum = 0;
+    for (std::size_t v : n) sum += v;
+    return sum;
   }
 };
 
@@ -251,6 +266,22 @@ bool IngestWriter::add(ZoneAck&& ack) {
   return add_capped(std::move(ack), &WriteBatch::zone_acks, *metrics_.events_dropped[2]);
 }
 
+bool IngestWriter::add(std::vector<RolloutProgress>&& rollouts,
+                       std::vector<RolloutDeviceRow>&& devices) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (stopping_) return false;
+  // back_chunk() for each item: a 10,000-device stage fills whole batches.
+  for (auto& r : rollouts) {
+    back_chunk().rollouts.push_back(std::move(r));
+    wake_if_needed();
+  }
+  for (auto& d : devices) {
+    back_chunk().rollout_devices.push_back(std::move(d));
+    wake_if_needed();
+  }
+  return true;
+}
+
 void IngestWriter::stop() {
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -351,13 +382,7 @@ IngestWriter::Attempt IngestWriter::write_with_retry(const WriteBatch& batch, st
 
 void IngestWriter::write_or_isolate(WriteBatch& batch, Outcome& out) {
   if (batch.empty()) return;
-  auto abandon = [&] {
-    out.abandoned_rows += batch.telemetry.size();
-    out.abandoned_updates += batch.devices.size();
-    out.abandoned_events += batch.events.size();
-    out.abandoned_diag += batch.diag_sent.size();
-    out.abandoned_zone += batch.zone_acks.size();
-  };
+  auto abandon = [&] { Outcome::add(out.abandoned, batch); };
   if (out.gave_up) return abandon();  // the disk is dead and the grace is over
   std::string error;
   int failures = 0;
@@ -375,11 +400,7 @@ void IngestWriter::write_or_isolate(WriteBatch& batch, Outcome& out) {
       break;
   }
   if (batch.size() == 1) {
-    out.refused_rows += batch.telemetry.size();
-    out.refused_updates += batch.devices.size();
-    out.refused_events += batch.events.size();
-    out.refused_diag += batch.diag_sent.size();
-    out.refused_zone += batch.zone_acks.size();
+    Outcome::add(out.refused, batch);
     if (out.refused_samples.size() < 3)
       out.refused_samples.push_back(describe_item(batch) + ": " + error);
     return;
@@ -405,39 +426,33 @@ void IngestWriter::commit(WriteBatch& batch) {
   Outcome out;
   write_or_isolate(batch, out);
 
-  metrics_.rows_lost.fetch_add(out.refused_rows + out.abandoned_rows, std::memory_order_relaxed);
-  metrics_.items_lost[IngestMetrics::device_update]->fetch_add(
-      out.refused_updates + out.abandoned_updates, std::memory_order_relaxed);
-  metrics_.items_lost[IngestMetrics::security_event]->fetch_add(
-      out.refused_events + out.abandoned_events, std::memory_order_relaxed);
-  metrics_.items_lost[IngestMetrics::diag_sent]->fetch_add(out.refused_diag + out.abandoned_diag,
-                                                           std::memory_order_relaxed);
-  metrics_.items_lost[IngestMetrics::zone_ack]->fetch_add(out.refused_zone + out.abandoned_zone,
-                                                          std::memory_order_relaxed);
-  if (out.refused() > 0) {
+  for (std::size_t k = 0; k < kWriteKindCount; ++k) {
+    metrics_.lost(static_cast<WriteKind>(k))
+        .fetch_add(out.refused[k] + out.abandoned[k], std::memory_order_relaxed);
+  }
+  const std::size_t refused = Outcome::total(out.refused);
+  if (refused > 0) {
     std::string counts;
     auto part = [&](std::size_t n, const char* what) {
       if (n == 0) return;
       counts += (counts.empty() ? "" : ", ") + std::to_string(n) + " " + what;
     };
-    part(out.refused_rows, "telemetry row(s)");
-    part(out.refused_updates, "device update(s)");
-    part(out.refused_events, "security event(s)");
-    part(out.refused_diag, "diag record(s)");
-    part(out.refused_zone, "zone acknowledgement(s)");
+    for (std::size_t k = 0; k < kWriteKindCount; ++k) {
+      part(out.refused[k], write_kind_words(static_cast<WriteKind>(k)));
+    }
     std::string samples;
     for (const auto& s : out.refused_samples) samples += (samples.empty() ? "" : "; ") + s;
-    if (out.refused() > out.refused_samples.size()) {
-      samples += "; and " + std::to_string(out.refused() - out.refused_samples.size()) + " more";
+    if (refused > out.refused_samples.size()) {
+      samples += "; and " + std::to_string(refused - out.refused_samples.size()) + " more";
     }
     log_(LogLevel::error, "rs1: dropped " + counts + " the database refused, keeping the other " +
                               std::to_string(out.written) + " item(s) of the batch: " + samples);
   }
   if (out.gave_up) {
-    log_(LogLevel::error, "rs1: gave up on " + std::to_string(out.abandoned()) +
+    log_(LogLevel::error, "rs1: gave up on " + std::to_string(Outcome::total(out.abandoned)) +
                               " queued item(s) after " + std::to_string(out.gave_up_failures) +
                               " failed attempt(s): " + out.gave_up_error);
-  } else if (out.written == 0 && out.refused() > 0) {
+  } else if (out.written == 0 && refused > 0) {
     // Nothing of the batch could be kept: report unhealthy until a commit succeeds.
     failing_.store(true, std::memory_order_relaxed);
   } else {

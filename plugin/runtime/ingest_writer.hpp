@@ -11,7 +11,10 @@
 //   latest presence of a device waits (a newer one replaces it in place), so
 //   the number of devices bounds them and no device's final flag is lost;
 // - security events, diag records and zone acknowledgements: events_max
-//   together; beyond, dropped and counted (rs1_ingest_events_dropped_total{kind}).
+//   together; beyond, dropped and counted (rs1_ingest_events_dropped_total{kind});
+// - rollout progress: always taken (a lost row would leave a restarted
+//   rollout behind the devices); the engine's transitions bound it, a few
+//   per device of the running rollouts.
 #pragma once
 
 #include <atomic>
@@ -49,11 +52,14 @@ struct IngestMetrics {
   Counter& write_failures;
   Counter& rows_lost;
   Counter& queue_bytes;  // rs1_ingest_queue_bytes
-  // Indexes into the per-kind families below.
-  enum Kind : std::size_t { device_update = 0, security_event = 1, diag_sent = 2, zone_ack = 3 };
   // rs1_write_items_lost_total{kind}: accepted, then lost (refused by the
-  // database, or a dead disk at stop), by Kind. Telemetry rows are rs1_rows_lost_total.
+  // database, or a dead disk at stop), one per WriteKind but telemetry rows
+  // (rs1_rows_lost_total).
   std::vector<Counter*> items_lost;
+  Counter& lost(WriteKind kind) {
+    return kind == WriteKind::telemetry_row ? rows_lost
+                                            : *items_lost[static_cast<std::size_t>(kind) - 1];
+  }
   // rs1_ingest_events_dropped_total{kind}: refused at add() because
   // events_max were waiting; [0] security_event, [1] diag_sent, [2] zone_ack.
   std::vector<Counter*> events_dropped;
@@ -87,6 +93,8 @@ class IngestWriter {
   bool add(SecurityEvent&& event);
   bool add(DiagSent&& sent);
   bool add(ZoneAck&& ack);
+  // The rollout engine's writes of one step, in order. False only when stopping.
+  bool add(std::vector<RolloutProgress>&& rollouts, std::vector<RolloutDeviceRow>&& devices);
 
   // Commits everything queued, then joins the thread. Idempotent.
   void stop();

@@ -37,6 +37,17 @@ std::vector<Counter*> MetricRegistry::counter_family(const std::string& name,
   return f.series;
 }
 
+std::vector<Counter*> MetricRegistry::gauge_family(const std::string& name,
+                                                   const std::string& help,
+                                                   const std::string& label,
+                                                   const std::vector<std::string>& values) {
+  Family& f = declare(name, help, "gauge");
+  f.label = label;
+  f.label_values = values;
+  for (std::size_t i = 0; i < values.size(); ++i) f.series.push_back(&storage_.emplace_back(0));
+  return f.series;
+}
+
 std::string MetricRegistry::render() const {
   std::ostringstream out;
   for (const auto& f : families_) {

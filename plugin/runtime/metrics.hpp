@@ -26,6 +26,10 @@ class MetricRegistry {
   std::vector<Counter*> counter_family(const std::string& name, const std::string& help,
                                        const std::string& label,
                                        const std::vector<std::string>& values);
+  // A gauge per value of one label (rs1_ota_rollout_devices{status="failed"}).
+  std::vector<Counter*> gauge_family(const std::string& name, const std::string& help,
+                                     const std::string& label,
+                                     const std::vector<std::string>& values);
 
   // Prometheus text format 0.0.4.
   std::string render() const;

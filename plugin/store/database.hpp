@@ -10,6 +10,8 @@
 #include "features/accounts/account.hpp"
 #include "features/devices/device.hpp"
 #include "features/diag/diag.hpp"
+#include "features/ota/firmware.hpp"
+#include "features/ota/rollout.hpp"
 #include "features/security_log/security_log.hpp"
 #include "features/telemetry/telemetry.hpp"
 #include "features/zones/zones.hpp"
@@ -33,6 +35,8 @@ class Database {
   virtual SecurityLogStore& security_log() = 0;
   virtual DiagStore& diag() = 0;
   virtual ZoneStore& zones() = 0;
+  virtual FirmwareStore& firmware() = 0;
+  virtual RolloutStore& rollouts() = 0;
   virtual ChangeFeedStore& change_feed() = 0;
   virtual IngestStore& ingest() = 0;
 };

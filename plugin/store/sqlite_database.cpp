@@ -33,6 +33,8 @@ class SqliteDatabase final : public Database {
         security_log_(c_),
         diag_(c_),
         zones_(c_),
+        firmware_(c_),
+        rollouts_(c_),
         change_feed_(c_),
         ingest_(c_) {
     c_.exec("PRAGMA journal_mode=WAL", "cannot switch database " + path + " to WAL");
@@ -76,6 +78,8 @@ class SqliteDatabase final : public Database {
   SecurityLogStore& security_log() override { return security_log_; }
   DiagStore& diag() override { return diag_; }
   ZoneStore& zones() override { return zones_; }
+  FirmwareStore& firmware() override { return firmware_; }
+  RolloutStore& rollouts() override { return rollouts_; }
   ChangeFeedStore& change_feed() override { return change_feed_; }
   IngestStore& ingest() override { return ingest_; }
 
@@ -95,6 +99,8 @@ class SqliteDatabase final : public Database {
   SecurityLog security_log_;
   Diag diag_;
   Zones zones_;
+  Firmware firmware_;
+  Rollouts rollouts_;
   ChangeFeed change_feed_;
   Ingest ingest_;
 };

@@ -39,6 +39,8 @@ void Ingest::write_batch(const WriteBatch& batch) {
   for (const auto& e : batch.events) SecurityLog::insert(c_, e);
   for (const auto& d : batch.diag_sent) Diag::mark_sent(c_, d);
   for (const auto& a : batch.zone_acks) Zones::record_ack(c_, a);
+  for (const auto& r : batch.rollouts) Rollouts::write_progress(c_, r);
+  for (const auto& d : batch.rollout_devices) Rollouts::write_device(c_, d);
   tx.commit();
 }
 

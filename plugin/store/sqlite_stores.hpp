@@ -86,6 +86,31 @@ class Zones final : public ZoneStore {
   std::vector<ZoneDesired> pending() override;
   // Inside the caller's transaction (the ingest writer's).
   static void record_ack(Connection& c, const ZoneAck& ack);
+class Firmware final : public FirmwareStore {
+ public:
+  explicit Firmware(Connection& c) : c_(c) {}
+  void add(const FirmwareRecord& firmware) override;
+  std::vector<FirmwareRecord> list() override;
+  std::optional<FirmwareRecord> by_version(const std::string& version) override;
+  std::optional<FirmwareRecord> by_sha256(const std::string& sha256) override;
+
+ private:
+  Connection& c_;
+};
+
+class Rollouts final : public RolloutStore {
+ public:
+  explicit Rollouts(Connection& c) : c_(c) {}
+  std::int64_t create(const Rollout& rollout) override;
+  std::optional<Rollout> get(std::int64_t id) override;
+  std::vector<Rollout> list() override;
+  RolloutCounts counts(std::int64_t id) override;
+  std::vector<Rollout> active() override;
+  bool command(std::int64_t id, const std::vector<RolloutState>& from, RolloutState to,
+               const std::optional<std::string>& reason, std::int64_t now_s) override;
+  // The engine's writes, inside the caller's transaction.
+  static void write_progress(Connection& c, const RolloutProgress& progress);
+  static void write_device(Connection& c, const RolloutDeviceRow& row);
 
  private:
   Connection& c_;

@@ -24,6 +24,8 @@
 #include <thread>
 
 #include "core/identity.hpp"
+#include "features/ota/firmware.hpp"
+#include "features/ota/rollout.hpp"
 #include "store/sqlite.hpp"
 #include "rs1-sim/broker_process.hpp"
 #include "rs1-sim/client_loop.hpp"
@@ -713,6 +715,155 @@ std::string machine_description(const std::string& mosquitto_bin) {
          std::to_string(mem_gib) + " GiB; " + version;
 }
 
+// ---------------------------------------------------------------- rollout (f)
+
+// rs1ctl beside this program (build/tools/), empty when there is none.
+std::string rs1ctl_path() {
+  std::error_code ec;
+  fs::path self = fs::read_symlink("/proc/self/exe", ec);
+  if (ec) return {};
+  fs::path ctl = self.parent_path() / "rs1ctl";
+  return fs::exists(ctl, ec) ? ctl.string() : std::string();
+}
+
+int run_program(const std::string& path, const std::vector<std::string>& args) {
+  std::vector<char*> argv;
+  std::string p = path;
+  argv.push_back(p.data());
+  std::vector<std::string> copy = args;
+  for (auto& a : copy) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  std::cout.flush();
+  pid_t pid = ::fork();
+  if (pid < 0) return -1;
+  if (pid == 0) {
+    int devnull = ::open("/dev/null", O_WRONLY);
+    if (devnull >= 0) ::dup2(devnull, 1);
+    ::execv(path.c_str(), argv.data());
+    ::_exit(127);
+  }
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+// An admin client that counts ota/trigger downlinks and probes the broker
+// thread with publish -> receive round trips on its own topic.
+class TriggerWatch {
+ public:
+  TriggerWatch(int port, const std::string& user, const std::string& password, int expected)
+      : expected_(expected) {
+    mosq_ = mosquitto_new("bench-ota-watch", true, this);
+    if (!mosq_) throw std::runtime_error("mosquitto_new failed");
+    mosquitto_username_pw_set(mosq_, user.c_str(), password.c_str());
+    mosquitto_message_callback_set(mosq_, [](mosquitto*, void* self, const mosquitto_message* m) {
+      static_cast<TriggerWatch*>(self)->on_message(m);
+    });
+    mosquitto_connect_callback_set(mosq_, [](mosquitto*, void* self, int rc) {
+      auto* w = static_cast<TriggerWatch*>(self);
+      std::lock_guard<std::mutex> lock(w->mu_);
+      w->connack_ = rc;
+      w->cv_.notify_all();
+    });
+    if (mosquitto_connect(mosq_, "127.0.0.1", port, 60) != MOSQ_ERR_SUCCESS ||
+        mosquitto_loop_start(mosq_) != MOSQ_ERR_SUCCESS) {
+      mosquitto_destroy(mosq_);
+      throw std::runtime_error("cannot connect the trigger watch");
+    }
+    std::unique_lock<std::mutex> lock(mu_);
+    if (!cv_.wait_for(lock, 10s, [&] { return connack_ >= 0; }) || connack_ != 0) {
+      lock.unlock();
+      shutdown();
+      throw std::runtime_error("the trigger watch was refused");
+    }
+    lock.unlock();
+    mosquitto_subscribe(mosq_, nullptr, "opticworks/+/ota/trigger", 0);
+    mosquitto_subscribe(mosq_, nullptr, "bench/probe", 0);
+  }
+  ~TriggerWatch() { shutdown(); }
+
+  void start_probing() {
+    probing_ = true;
+    prober_ = std::thread([this] {
+      while (probing_) {
+        const auto sent = Clock::now();
+        {
+          std::lock_guard<std::mutex> lock(mu_);
+          echoed_ = false;
+        }
+        mosquitto_publish(mosq_, nullptr, "bench/probe", 1, "p", 0, false);
+        std::unique_lock<std::mutex> lock(mu_);
+        cv_.wait_for(lock, 10s, [&] { return echoed_ || !probing_; });
+        if (!echoed_) break;
+        const double ms = std::chrono::duration<double, std::milli>(Clock::now() - sent).count();
+        if (!done_) {
+          longest_ = std::max(longest_, ms);
+          ++probes_;
+        }
+        lock.unlock();
+        std::this_thread::sleep_for(2ms);
+      }
+    });
+  }
+  double stop_probing() {
+    probing_ = false;
+    cv_.notify_all();
+    if (prober_.joinable()) prober_.join();
+    std::lock_guard<std::mutex> lock(mu_);
+    return longest_;
+  }
+  bool wait_all(Clock::duration timeout) {
+    std::unique_lock<std::mutex> lock(mu_);
+    return cv_.wait_for(lock, timeout, [&] { return received_ >= expected_; });
+  }
+  int received() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return received_;
+  }
+  Clock::time_point last_at() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return last_at_;
+  }
+  std::int64_t probes() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return probes_;
+  }
+
+ private:
+  void on_message(const mosquitto_message* m) {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (std::string(m->topic) == "bench/probe") {
+      echoed_ = true;
+    } else if (++received_ >= expected_) {
+      last_at_ = Clock::now();
+      done_ = true;  // the stall counts up to the last trigger
+    }
+    cv_.notify_all();
+  }
+  void shutdown() {
+    stop_probing();
+    if (!mosq_) return;
+    mosquitto_disconnect(mosq_);
+    mosquitto_loop_stop(mosq_, true);
+    mosquitto_destroy(mosq_);
+    mosq_ = nullptr;
+  }
+
+  int expected_;
+  mosquitto* mosq_ = nullptr;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  int connack_ = -1;
+  int received_ = 0;
+  bool echoed_ = false;
+  bool done_ = false;
+  Clock::time_point last_at_{};
+  double longest_ = 0;
+  std::int64_t probes_ = 0;
+  std::atomic<bool> probing_{false};
+  std::thread prober_;
+};
+
 class Bench {
  public:
   Bench(const BenchOptions& o, std::ostream& progress) : o_(o), progress_(progress) {}
@@ -737,13 +888,7 @@ class Bench {
     if (wanted('c')) logins();
     if (wanted('d')) latency();
     if (wanted('e')) memory();
-    if (!wanted('f')) return finish();
-    ScenarioResult f;
-    f.key = "f";
-    f.title = "rollout stage trigger, " + std::to_string(o_.connections) + " online";
-    f.target = "<= 1 s";
-    f.note = "n/a: OTA rollouts are not built yet";
-    report_.scenarios.push_back(f);
+    if (wanted('f')) rollout_trigger();
     return finish();
   }
 
@@ -916,6 +1061,86 @@ class Bench {
       settle_rows(*broker, lat.acknowledged, "(d)");
     } catch (const std::exception& e) {
       report_.errors.push_back(std::string("(d) ") + e.what());
+    }
+    report_.scenarios.push_back(r);
+  }
+
+  // (f): `rs1ctl rollout create --all` (the command included) to the last of
+  // the triggers for every connected device, as an admin subscribed to
+  // opticworks/+/ota/trigger receives them, with a rate that does not
+  // throttle. The same admin client measures the broker thread's longest
+  // stall meanwhile: a publish to its own probe topic and back, one after
+  // the other, the longest round trip from the command to the last trigger.
+  void rollout_trigger() {
+    ScenarioResult r;
+    r.key = "f";
+    r.title = "rollout create -> last trigger, " + std::to_string(o_.connections) + " online";
+    r.unit = "ms";
+    r.target = "<= 1 s";
+    DeviceSet devices("bench-ota", o_.connections);
+    try {
+      auto broker = start(true, "rollout", &devices);
+      auto store = open_sqlite(broker->db_path(), SqliteTuning::interactive);
+      const std::string admin_password = new_account_password();
+      AccountPassword hashed = hash_account_password(admin_password);
+      store->accounts().add("bench-admin", Role::admin, hashed.salt_hex, hashed.hash_hex, unix_now());
+      const std::string image = broker->db_path() + ".fw";
+      {
+        std::ofstream out(image, std::ios::binary);
+        out << std::string(4096, 'x');
+      }
+      StoredImage stored = store_image_file(image, fs::path(broker->db_path()).parent_path().string());
+      store->firmware().add(FirmwareRecord{"2.0.0", stored.sha256, stored.size, unix_now()});
+      FleetWorkers fleet(broker->port(), devices, true, o_.connections, kDevicesPerWorker);
+      std::string failure = fleet.wait_ready(std::chrono::seconds(60 + o_.connections / 100));
+      if (!failure.empty()) throw std::runtime_error(failure);
+      // The account reaches the broker through its change feed (250 ms polls).
+      std::unique_ptr<TriggerWatch> watch_owner;
+      for (int attempt = 0; !watch_owner; ++attempt) {
+        try {
+          watch_owner = std::make_unique<TriggerWatch>(broker->port(), "bench-admin", admin_password,
+                                                       o_.connections);
+        } catch (const std::exception&) {
+          if (attempt >= 20) throw;
+          std::this_thread::sleep_for(250ms);
+        }
+      }
+      TriggerWatch& watch = *watch_owner;
+      std::this_thread::sleep_for(1500ms);  // the presence writes settle
+      const auto t0 = Clock::now();
+      watch.start_probing();
+      std::vector<std::string> args = {"--db", broker->db_path(), "rollout", "create", "--version",
+                                       "2.0.0", "--all", "--stages", "100", "--max-per-minute",
+                                       "100000000"};
+      const std::string ctl = rs1ctl_path();
+      if (!ctl.empty()) {
+        int rc = run_program(ctl, args);
+        if (rc != 0) throw std::runtime_error("rs1ctl rollout create exited " + std::to_string(rc));
+      } else {
+        Rollout rollout;  // no rs1ctl beside this binary: what it does
+        rollout.version = "2.0.0";
+        rollout.all = true;
+        rollout.policy.stages = {100};
+        rollout.policy.max_per_minute = 100000000;
+        rollout.created_at = unix_now();
+        store->rollouts().create(rollout);
+      }
+      const double command_ms = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
+      if (!watch.wait_all(60s)) {
+        throw std::runtime_error(std::to_string(watch.received()) + " of " +
+                                 std::to_string(o_.connections) + " triggers arrived");
+      }
+      const double ms = std::chrono::duration<double, std::milli>(watch.last_at() - t0).count();
+      const double stall = watch.stop_probing();
+      r.plugin_rounds.push_back(ms);
+      std::ostringstream fig;
+      fig << std::fixed << std::setprecision(0) << ms << " ms (the command " << command_ms
+          << " ms); longest probe round trip " << stall << " ms (" << watch.probes() << " probes)";
+      r.figure = fig.str();
+      r.met = ms <= 1000;
+      progress_ << "  (f) " << r.figure << "\n";
+    } catch (const std::exception& e) {
+      report_.errors.push_back(std::string("(f) ") + e.what());
     }
     report_.scenarios.push_back(r);
   }

@@ -12,5 +12,7 @@ void add_telemetry_commands(Cli& cli);
 void add_security_commands(Cli& cli);
 void add_diag_command(Cli& cli);
 void add_zone_commands(Cli& cli);
+void add_firmware_commands(Cli& cli);
+void add_rollout_commands(Cli& cli);
 
 }  // namespace rs1ctl

@@ -13,5 +13,7 @@ int main(int argc, char** argv) {
   rs1ctl::add_security_commands(cli);
   rs1ctl::add_diag_command(cli);
   rs1ctl::add_zone_commands(cli);
+  rs1ctl::add_firmware_commands(cli);
+  rs1ctl::add_rollout_commands(cli);
   return cli.run(argc, argv);
 }

@@ -1,0 +1,136 @@
+#include "features/ota/firmware.hpp"
+
+#include <fcntl.h>
+#include <openssl/evp.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <memory>
+#include <stdexcept>
+#include <vector>
+
+#include "core/identity.hpp"
+
+namespace rs1 {
+namespace {
+
+struct Fd {
+  int fd = -1;
+  ~Fd() {
+    if (fd >= 0) close(fd);
+  }
+};
+
+struct MdFree {
+  void operator()(EVP_MD_CTX* c) const noexcept { EVP_MD_CTX_free(c); }
+};
+
+std::string errno_text() { return std::strerror(errno); }
+
+void make_dir(const std::string& path) {
+  if (mkdir(path.c_str(), 0750) != 0 && errno != EEXIST) {
+    throw std::runtime_error("cannot create " + path + ": " + errno_text());
+  }
+}
+
+}  // namespace
+
+bool is_valid_firmware_version(const std::string& v) {
+  if (v.empty() || v.size() > 64) return false;
+  for (char c : v) {
+    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '.' || c == '_' || c == '+' || c == '-';
+    if (!ok) return false;
+  }
+  return true;
+}
+
+bool is_sha256_hex(const std::string& s) {
+  if (s.size() != 64) return false;
+  for (char c : s) {
+    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
+  }
+  return true;
+}
+
+std::string firmware_dir(const std::string& data_dir) { return data_dir + "/firmware"; }
+
+StoredImage store_image_file(const std::string& source, const std::string& data_dir) {
+  Fd in;
+  in.fd = open(source.c_str(), O_RDONLY | O_CLOEXEC);
+  if (in.fd < 0) throw std::runtime_error("cannot read " + source + ": " + errno_text());
+  struct stat st {};
+  if (fstat(in.fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    throw std::runtime_error("cannot read " + source + ": not a regular file");
+  }
+  make_dir(data_dir);
+  const std::string dir = firmware_dir(data_dir);
+  make_dir(dir);
+
+  std::string tmp = dir + "/.upload-" + random_hex(8);
+  Fd out;
+  out.fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
+  if (out.fd < 0) throw std::runtime_error("cannot create " + tmp + ": " + errno_text());
+  // From here on every failure removes the temporary file.
+  auto fail = [&](const std::string& why) -> std::runtime_error {
+    unlink(tmp.c_str());
+    return std::runtime_error(why);
+  };
+
+  std::unique_ptr<EVP_MD_CTX, MdFree> md(EVP_MD_CTX_new());
+  if (!md || EVP_DigestInit_ex(md.get(), EVP_sha256(), nullptr) != 1)
+    throw fail("SHA-256 unavailable");
+  std::vector<char> buf(1 << 16);
+  std::int64_t size = 0;
+  for (;;) {
+    ssize_t n = read(in.fd, buf.data(), buf.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) throw fail("cannot read " + source + ": " + errno_text());
+    if (n == 0) break;
+    if (EVP_DigestUpdate(md.get(), buf.data(), static_cast<std::size_t>(n)) != 1) {
+      throw fail("SHA-256 failed");
+    }
+    for (ssize_t done = 0; done < n;) {
+      ssize_t w = write(out.fd, buf.data() + done, static_cast<std::size_t>(n - done));
+      if (w < 0 && errno == EINTR) continue;
+      if (w < 0) throw fail("cannot write " + tmp + ": " + errno_text());
+      done += w;
+    }
+    size += n;
+  }
+  if (fsync(out.fd) != 0) throw fail("cannot sync " + tmp + ": " + errno_text());
+  if (close(out.fd) != 0) {
+    out.fd = -1;
+    throw fail("cannot close " + tmp + ": " + errno_text());
+  }
+  out.fd = -1;
+
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  if (EVP_DigestFinal_ex(md.get(), digest, &len) != 1) throw fail("SHA-256 failed");
+  static const char kHex[] = "0123456789abcdef";
+  StoredImage image;
+  for (unsigned int i = 0; i < len; ++i) {
+    image.sha256 += kHex[digest[i] >> 4];
+    image.sha256 += kHex[digest[i] & 15];
+  }
+  image.size = size;
+  image.path = dir + "/" + image.sha256;
+  struct stat existing {};
+  image.existed = stat(image.path.c_str(), &existing) == 0;
+  if (rename(tmp.c_str(), image.path.c_str()) != 0) {
+    throw fail("cannot rename " + tmp + ": " + errno_text());
+  }
+  Fd d;
+  d.fd = open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (d.fd < 0 || fsync(d.fd) != 0) {
+    std::string why = "cannot sync " + dir + ": " + errno_text();
+    if (!image.existed) unlink(image.path.c_str());
+    throw std::runtime_error(why);
+  }
+  return image;
+}
+
+}  // namespace rs1
