@@ -86,6 +86,11 @@ class Zones final : public ZoneStore {
   std::vector<ZoneDesired> pending() override;
   // Inside the caller's transaction (the ingest writer's).
   static void record_ack(Connection& c, const ZoneAck& ack);
+
+ private:
+  Connection& c_;
+};
+
 class Firmware final : public FirmwareStore {
  public:
   explicit Firmware(Connection& c) : c_(c) {}
