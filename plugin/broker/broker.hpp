@@ -78,6 +78,8 @@ struct BrokerMetrics {
 void broker_log(LogLevel level, const std::string& line);  // broker thread only
 ClientView client_view(const mosquitto* client);
 
+class OpsRuntime;
+
 class Broker {
  public:
   // Opens and migrates the database, proves it writable, loads the directory
@@ -134,6 +136,7 @@ class Broker {
   std::unique_ptr<ChangeFeed> feed_;
   std::unique_ptr<Pool<Database>> health_db_;  // the HTTP listener's health checks
   std::unique_ptr<HttpListener> http_;
+  std::unique_ptr<OpsRuntime> ops_;  // broker/ops.cpp: heartbeat, aggregation, archive, backups
 
   std::int64_t started_s_ = 0;
   std::int64_t next_housekeeping_s_ = 0;

@@ -10,6 +10,7 @@
 #include "features/accounts/account.hpp"
 #include "features/devices/device.hpp"
 #include "features/diag/diag.hpp"
+#include "features/ops/ops_store.hpp"
 #include "features/security_log/security_log.hpp"
 #include "features/telemetry/telemetry.hpp"
 #include "runtime/change_feed_store.hpp"
@@ -33,6 +34,7 @@ class Database {
   virtual DiagStore& diag() = 0;
   virtual ChangeFeedStore& change_feed() = 0;
   virtual IngestStore& ingest() = 0;
+  virtual OpsStore& ops() = 0;
 };
 
 }  // namespace rs1

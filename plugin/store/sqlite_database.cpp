@@ -33,7 +33,8 @@ class SqliteDatabase final : public Database {
         security_log_(c_),
         diag_(c_),
         change_feed_(c_),
-        ingest_(c_) {
+        ingest_(c_),
+        ops_(c_) {
     c_.exec("PRAGMA journal_mode=WAL", "cannot switch database " + path + " to WAL");
     c_.exec("PRAGMA foreign_keys=ON");
     // FULL: each commit is fsynced, so a committed row survives power loss.
@@ -76,6 +77,7 @@ class SqliteDatabase final : public Database {
   DiagStore& diag() override { return diag_; }
   ChangeFeedStore& change_feed() override { return change_feed_; }
   IngestStore& ingest() override { return ingest_; }
+  OpsStore& ops() override { return ops_; }
 
  private:
   static StoreError too_new(int current, int newest) {
@@ -94,6 +96,7 @@ class SqliteDatabase final : public Database {
   Diag diag_;
   ChangeFeed change_feed_;
   Ingest ingest_;
+  Ops ops_;
 };
 
 }  // namespace

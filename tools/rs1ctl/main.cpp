@@ -12,5 +12,6 @@ int main(int argc, char** argv) {
   rs1ctl::add_telemetry_commands(cli);
   rs1ctl::add_security_commands(cli);
   rs1ctl::add_diag_command(cli);
+  rs1ctl::add_ops_commands(cli);
   return cli.run(argc, argv);
 }
