@@ -302,21 +302,30 @@ void Ops::record_job(const std::string& job, const std::string& error, std::int6
 std::optional<std::string> Ops::job_error(const std::string& job) { return state("job:" + job); }
 
 void Ops::copy_to(const std::string& dest_path, const CopyPacing& pacing) {
-  // One read snapshot for the whole copy: sqlite3_backup then never restarts
-  // because the writer committed, and the copy is the database as of BEGIN.
-  c_.exec("BEGIN", "cannot begin a read");
-  struct EndRead {
-    Connection& c;
-    ~EndRead() {
-      if (!sqlite3_get_autocommit(c.handle()))
-        sqlite3_exec(c.handle(), "COMMIT", nullptr, nullptr, nullptr);
-    }
-  } end_read{c_};
-  c_.query("SELECT count(*) FROM sqlite_master").run();
-  auto dest = open_raw(dest_path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
-  step_copy(c_.handle(), dest.get(), pacing);
-  // A backup is one self-contained file: no -wal beside it.
-  exec_raw(dest.get(), "PRAGMA journal_mode=DELETE", "cannot finish the copy");
+  {
+    // One read snapshot for the whole copy: sqlite3_backup then never
+    // restarts because the writer committed, and the copy is the database
+    // as of BEGIN.
+    c_.exec("BEGIN", "cannot begin a read");
+    struct EndRead {
+      Connection& c;
+      ~EndRead() {
+        if (!sqlite3_get_autocommit(c.handle()))
+          sqlite3_exec(c.handle(), "COMMIT", nullptr, nullptr, nullptr);
+      }
+    } end_read{c_};
+    c_.query("SELECT count(*) FROM sqlite_master").run();
+    auto dest = open_raw(dest_path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
+    step_copy(c_.handle(), dest.get(), pacing);
+    // A backup is one self-contained file: no -wal beside it.
+    exec_raw(dest.get(), "PRAGMA journal_mode=DELETE", "cannot finish the copy");
+  }
+  // While the snapshot was held no checkpoint could pass it, so the WAL
+  // holds everything written during the copy. Copy it back here, on this
+  // thread: a PASSIVE checkpoint never blocks the writer, and the writer's
+  // own automatic checkpoint (run inside its commit) finds this one busy and
+  // skips, instead of pausing ingest for the whole catch-up.
+  sqlite3_wal_checkpoint_v2(c_.handle(), "main", SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
 }
 
 }  // namespace rs1::sqlite
