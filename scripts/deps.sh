@@ -5,6 +5,7 @@ rs1_packages=(
   mosquitto mosquitto-dev libmosquitto-dev mosquitto-clients
   libssl-dev libsqlite3-dev sqlite3 nlohmann-json3-dev catch2
   libcpp-httplib-dev zlib1g-dev libcli11-dev
+  prometheus
 )
 
 rs1_install_deps() {

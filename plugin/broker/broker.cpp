@@ -9,6 +9,7 @@
 #include <stdexcept>
 
 #include "http/firmware_routes.hpp"
+#include "broker/ops.hpp"
 
 namespace rs1 {
 namespace {
@@ -101,6 +102,7 @@ Broker::Broker(Options options)
   make_dirs(options_.storage.data_dir);
 
   writer_db_ = open_sqlite(options_.storage.db_path, SqliteTuning::ingest);
+  check_database_at_start(*writer_db_, options_.storage.db_path);
   writer_db_->migrate();
   // A real write: mosquitto may have dropped to a user that can open the
   // database but not write it, and that must stop the broker now.
@@ -149,6 +151,8 @@ Broker::Broker(Options options)
   feed_->on_caught_up([this](std::int64_t seq) { mailbox_.post(FeedApplied{seq}); });
   feed_->start(std::chrono::milliseconds(250));
 
+  ops_ = std::make_unique<OpsRuntime>(options_, *writer_, registry_, log_);
+
   if (options_.http.listen) {
     // One connection per concurrent health check, not one for all of them.
     health_db_ = std::make_unique<Pool<Database>>(4, [this] {
@@ -167,10 +171,11 @@ Broker::Broker(Options options)
         detail = "writer: commits failing or behind; " + std::to_string(writer_->depth()) + " queued";
         return false;
       }
-      return true;
+      return ops_->healthy(detail);
     });
     http_->start();
   }
+  ops_->start();
 
   broker_log(LogLevel::info, "rs1: serving " + std::to_string(directory_.device_count()) +
                                  " device(s) from " + options_.storage.db_path);
@@ -178,6 +183,7 @@ Broker::Broker(Options options)
 
 Broker::~Broker() {
   http_.reset();
+  if (ops_) ops_->stop();
   feed_.reset();
   // DISCONNECT does not fire at shutdown for clients still connected: mark
   // them offline here, then let the writer commit everything queued.

@@ -98,6 +98,8 @@ struct BrokerMetrics {
 void broker_log(LogLevel level, const std::string& line);  // broker thread only
 ClientView client_view(const mosquitto* client);
 
+class OpsRuntime;
+
 class Broker {
  public:
   // Opens and migrates the database, proves it writable, loads the directory
@@ -177,6 +179,7 @@ class Broker {
   RolloutEngine rollouts_;
   std::vector<SigningKey> signing_keys_;
   std::int64_t next_ota_gauges_ms_ = 0;
+  std::unique_ptr<OpsRuntime> ops_;  // broker/ops.cpp: heartbeat, aggregation, archive, backups
 
   std::int64_t started_s_ = 0;
   std::int64_t next_housekeeping_s_ = 0;

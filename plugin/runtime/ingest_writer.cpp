@@ -335,6 +335,10 @@ IngestWriter::Attempt IngestWriter::write_with_retry(const WriteBatch& batch, st
   for (;;) {
     try {
       store_.write_batch(batch);
+      last_commit_ms_.store(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                std::chrono::system_clock::now().time_since_epoch())
+                                .count(),
+                            std::memory_order_relaxed);
       if (failures > 0) {
         log_(LogLevel::info, "rs1: database writes recovered after " + std::to_string(failures) +
                                  " failed attempt(s); " + std::to_string(batch.size()) +

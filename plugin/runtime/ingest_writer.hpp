@@ -106,6 +106,9 @@ class IngestWriter {
   // False while commits are failing or the oldest queued item has waited for
   // more than 10 flush intervals.
   bool keeping_up() const;
+  // Wall-clock unix ms of the last successful commit, 0 before the first
+  // (the operations heartbeat reports it).
+  std::int64_t last_commit_ms() const { return last_commit_ms_.load(std::memory_order_relaxed); }
 
  private:
   // What a batch holds against the bounds, released once it is done.
@@ -161,6 +164,7 @@ class IngestWriter {
   std::atomic<bool> failing_{false};
   std::atomic<std::int64_t> oldest_ms_{
       0};  // steady-clock ms of the oldest pending chunk, 0 if none
+  std::atomic<std::int64_t> last_commit_ms_{0};
   std::thread thread_;
 };
 

@@ -109,6 +109,20 @@ void Scheduler::wake() {
   cv_.notify_all();
 }
 
+bool Scheduler::run_soon(const std::string& name) {
+  const std::int64_t now = clock_.now();
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it =
+        std::find_if(jobs_.begin(), jobs_.end(), [&](const Entry& e) { return e.name == name; });
+    if (it == jobs_.end()) return false;
+    it->next_ms = now;
+    woken_ = true;
+  }
+  cv_.notify_all();
+  return true;
+}
+
 std::optional<std::int64_t> Scheduler::next_due() const {
   std::lock_guard<std::mutex> lock(mu_);
   std::optional<std::int64_t> earliest;

@@ -74,6 +74,9 @@ class Scheduler {
   // Makes the thread read the clock again now rather than at its next
   // wake-up (tests with a fake clock).
   void wake();
+  // Makes the named job due now (its next run is the clock's time), e.g. a
+  // catch-up at start. Returns false for an unknown name.
+  bool run_soon(const std::string& name);
 
   // The thread's step: runs every job due at `now_ms`, in the order added,
   // each then rescheduled to its next run after now_ms (or after the clock's

@@ -12,6 +12,7 @@
 #include "features/diag/diag.hpp"
 #include "features/ota/firmware.hpp"
 #include "features/ota/rollout.hpp"
+#include "features/ops/ops_store.hpp"
 #include "features/security_log/security_log.hpp"
 #include "features/telemetry/telemetry.hpp"
 #include "features/zones/zones.hpp"
@@ -39,6 +40,7 @@ class Database {
   virtual RolloutStore& rollouts() = 0;
   virtual ChangeFeedStore& change_feed() = 0;
   virtual IngestStore& ingest() = 0;
+  virtual OpsStore& ops() = 0;
 };
 
 }  // namespace rs1

@@ -36,7 +36,8 @@ class SqliteDatabase final : public Database {
         firmware_(c_),
         rollouts_(c_),
         change_feed_(c_),
-        ingest_(c_) {
+        ingest_(c_),
+        ops_(c_) {
     c_.exec("PRAGMA journal_mode=WAL", "cannot switch database " + path + " to WAL");
     c_.exec("PRAGMA foreign_keys=ON");
     // FULL: each commit is fsynced, so a committed row survives power loss.
@@ -82,6 +83,7 @@ class SqliteDatabase final : public Database {
   RolloutStore& rollouts() override { return rollouts_; }
   ChangeFeedStore& change_feed() override { return change_feed_; }
   IngestStore& ingest() override { return ingest_; }
+  OpsStore& ops() override { return ops_; }
 
  private:
   static StoreError too_new(int current, int newest) {
@@ -103,6 +105,7 @@ class SqliteDatabase final : public Database {
   Rollouts rollouts_;
   ChangeFeed change_feed_;
   Ingest ingest_;
+  Ops ops_;
 };
 
 }  // namespace

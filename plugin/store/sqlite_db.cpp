@@ -1,5 +1,8 @@
 #include "store/sqlite_db.hpp"
 
+#include <sys/stat.h>
+#include <unistd.h>
+
 namespace rs1::sqlite {
 
 StoreError::Kind kind_of(int rc) {
@@ -33,6 +36,34 @@ Connection::Connection(const std::string& path, int busy_timeout_ms) {
   if (rc != SQLITE_OK) throw_error(raw, rc, "cannot open database " + path);
   sqlite3_extended_result_codes(db_.get(), 1);
   sqlite3_busy_timeout(db_.get(), busy_timeout_ms);
+  // Taken right after the open: the name is resolved once, by the open. An
+  // absolute name, so a later chdir (a daemon's) changes nothing.
+  path_ = path;
+  if (!path_.empty() && path_[0] != '/') {
+    char cwd[4096];
+    if (::getcwd(cwd, sizeof cwd) != nullptr) path_ = std::string(cwd) + "/" + path_;
+  }
+  struct stat st {};
+  if (::stat(path_.c_str(), &st) == 0) {
+    has_file_id_ = true;
+    file_dev_ = static_cast<std::uint64_t>(st.st_dev);
+    file_ino_ = static_cast<std::uint64_t>(st.st_ino);
+  }
+}
+
+bool Connection::same_file() const {
+  if (!has_file_id_) return true;
+  struct stat st {};
+  if (::stat(path_.c_str(), &st) != 0) return false;
+  return static_cast<std::uint64_t>(st.st_dev) == file_dev_ &&
+         static_cast<std::uint64_t>(st.st_ino) == file_ino_;
+}
+
+void Connection::require_same_file() const {
+  if (same_file()) return;
+  throw StoreError(StoreError::Kind::transient,
+                   "database file " + path_ +
+                       " was replaced or deleted after it was opened; not writing into it");
 }
 
 void Connection::exec(const std::string& sql, const std::string& context) {

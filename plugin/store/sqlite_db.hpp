@@ -110,6 +110,17 @@ class Connection {
   class OneShot;
   int changes() const { return sqlite3_changes(db_.get()); }
 
+  // Whether the file at the path opened is still the file this connection
+  // opened (device and inode): an operator's `mv` or `rm` replaces the name,
+  // not what SQLite writes. True when the path had no file identity to take
+  // (an in-memory database).
+  bool same_file() const;
+  // Throws StoreError(transient) unless same_file(): every write transaction
+  // checks it first, so a connection never writes into a database that is no
+  // longer the one at its path.
+  void require_same_file() const;
+  const std::string& path() const { return path_; }
+
  private:
   struct Close {
     void operator()(sqlite3* db) const noexcept { sqlite3_close_v2(db); }
@@ -122,6 +133,10 @@ class Connection {
 
   std::unique_ptr<sqlite3, Close> db_;
   std::unordered_map<std::string, StmtHandle> statements_;
+  std::string path_;
+  bool has_file_id_ = false;
+  std::uint64_t file_dev_ = 0;
+  std::uint64_t file_ino_ = 0;
 };
 
 // A statement for SQL built at run time (a query with optional filters).
@@ -139,7 +154,10 @@ class Connection::OneShot {
 // rolls back unless committed, and only if SQLite has not already done so.
 class Transaction {
  public:
-  explicit Transaction(Connection& c) : c_(c) { c_.exec("BEGIN IMMEDIATE", "cannot begin a write"); }
+  explicit Transaction(Connection& c) : c_(c) {
+    c_.require_same_file();
+    c_.exec("BEGIN IMMEDIATE", "cannot begin a write");
+  }
   ~Transaction() {
     if (!committed_ && !sqlite3_get_autocommit(c_.handle())) {
       sqlite3_exec(c_.handle(), "ROLLBACK", nullptr, nullptr, nullptr);

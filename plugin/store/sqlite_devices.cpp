@@ -1,4 +1,8 @@
 // SQL for devices.
+#include <algorithm>
+#include <chrono>
+#include <thread>
+
 #include "store/sqlite_stores.hpp"
 
 namespace rs1::sqlite {
@@ -66,15 +70,51 @@ bool Devices::set_status(const std::string& device_id, const std::string& status
 }
 
 bool Devices::remove(const std::string& device_id) {
-  Transaction tx(c_);
-  c_.query("DELETE FROM telemetry WHERE device_ref = (SELECT id FROM devices WHERE device_id = ?1)")
-      .bind(1, device_id)
-      .run();
-  c_.query("DELETE FROM diag_requests WHERE device_id = ?1").bind(1, device_id).run();
-  c_.query("DELETE FROM devices WHERE device_id = ?1").bind(1, device_id).run();
-  bool found = c_.changes() > 0;
-  tx.commit();
-  return found;
+  // The device first, in one short transaction (the broker then kicks it and
+  // takes nothing more from it); its telemetry after, in bounded chunks with
+  // a pause between them, so the ingest writer never waits for more than one
+  // chunk (a device may hold millions of rows). Rows of a deleted device are
+  // never shown nor archived (every read joins devices).
+  std::optional<std::int64_t> ref;
+  {
+    Query q = c_.query("SELECT id FROM devices WHERE device_id = ?1");
+    q.bind(1, device_id);
+    if (q.step()) ref = q.integer(0);
+  }
+  if (!ref) return false;
+  {
+    Transaction tx(c_);
+    c_.query("DELETE FROM diag_requests WHERE device_id = ?1").bind(1, device_id).run();
+    c_.query("DELETE FROM devices WHERE id = ?1").bind(1, *ref).run();
+    if (c_.changes() == 0) return false;  // deleted meanwhile
+    tx.commit();
+  }
+  delete_telemetry_of(*ref);
+  return true;
+}
+
+void Devices::delete_telemetry_of(std::int64_t device_ref) {
+  for (;;) {
+    const auto started = std::chrono::steady_clock::now();
+    int deleted = 0;
+    {
+      Transaction tx(c_);
+      c_.query(
+            "DELETE FROM telemetry WHERE rowid IN (SELECT rowid FROM telemetry "
+            "WHERE device_ref = ?1 LIMIT ?2)")
+          .bind(1, device_ref)
+          .bind(2, static_cast<std::int64_t>(kDeleteChunkRows))
+          .run();
+      deleted = c_.changes();
+      tx.commit();
+    }
+    if (deleted < static_cast<int>(kDeleteChunkRows)) return;
+    // At least as long as the chunk held the lock, so a waiting writer
+    // always finds it free.
+    const auto held = std::chrono::steady_clock::now() - started;
+    std::this_thread::sleep_for(
+        std::max<std::chrono::steady_clock::duration>(held, std::chrono::milliseconds(10)));
+  }
 }
 
 std::vector<DeviceCredentials> Devices::load_credentials() {

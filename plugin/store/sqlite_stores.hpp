@@ -18,7 +18,11 @@ class Devices final : public DeviceStore {
   std::vector<DeviceCredentials> load_credentials() override;
   std::optional<DeviceCredentials> find_credentials(const std::string& device_id) override;
 
+  // Rows deleted per transaction by a bulk delete.
+  static constexpr std::size_t kDeleteChunkRows = 5000;
+
  private:
+  void delete_telemetry_of(std::int64_t device_ref);
   Connection& c_;
 };
 
@@ -140,6 +144,34 @@ class Ingest final : public IngestStore {
   void write_batch(const WriteBatch& batch) override;
 
  private:
+  Connection& c_;
+};
+
+class Ops final : public OpsStore {
+ public:
+  explicit Ops(Connection& c) : c_(c) {}
+  std::string quick_check() override;
+  std::string integrity_check() override;
+  std::optional<std::int64_t> aggregated_through_ms() override;
+  std::optional<std::int64_t> oldest_telemetry_ms() override;
+  void aggregate_hour(std::int64_t hour_ms) override;
+  std::vector<HourlyAggregate> hourly(const HourlyQuery& q) override;
+  std::size_t delete_hourly_before(std::int64_t before_s, std::size_t max_rows) override;
+  std::vector<ArchiveRow> archive_chunk(std::int64_t from_ms, std::int64_t before_ms,
+                                        std::size_t max_rows) override;
+  std::optional<ArchivePending> archive_pending() override;
+  void set_archive_pending(const ArchivePending& p) override;
+  void delete_archived(const std::vector<std::int64_t>& rowids) override;
+  void clear_archive_pending() override;
+  void write_heartbeat(const Heartbeat& h) override;
+  std::optional<Heartbeat> heartbeat() override;
+  void record_job(const std::string& job, const std::string& error, std::int64_t now_ms) override;
+  std::optional<std::string> job_error(const std::string& job) override;
+  void copy_to(const std::string& dest_path, const CopyPacing& pacing) override;
+
+ private:
+  std::optional<std::string> state(const std::string& key);
+  void set_state(const std::string& key, const std::string& value, std::int64_t now_ms);
   Connection& c_;
 };
 

@@ -335,3 +335,18 @@ TEST_CASE("scheduler: stop waits for a running job and starts no other", "[sched
   CHECK(finished);
   CHECK_FALSE(second_ran);
 }
+
+TEST_CASE("scheduler: run_soon makes a job due now, then it returns to its grid", "[scheduler]") {
+  FakeClock clock(at("2024-05-10T21:20Z"));
+  LogCapture log;
+  Scheduler s(clock, log.sink());
+  std::vector<std::int64_t> runs;
+  s.add("backup", Schedule::daily_at(3, 0), [&](std::int64_t now) { runs.push_back(now); });
+  CHECK_FALSE(s.run_soon("nothing"));
+  CHECK(s.run_due(at("2024-05-10T21:20Z")) == 0);
+  CHECK(s.run_soon("backup"));
+  CHECK(s.next_run_of("backup") == std::optional<std::int64_t>(at("2024-05-10T21:20Z")));
+  CHECK(s.run_due(at("2024-05-10T21:20Z")) == 1);
+  CHECK(runs == std::vector<std::int64_t>{at("2024-05-10T21:20Z")});
+  CHECK(s.next_run_of("backup") == std::optional<std::int64_t>(at("2024-05-11T03:00Z")));
+}

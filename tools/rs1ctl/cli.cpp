@@ -144,7 +144,7 @@ int Cli::run(int argc, const char* const* argv) {
                 << '\n';
     }
   }
-  return print(outcome) ? 0 : kExitFailure;
+  return print(outcome) ? outcome.exit_code : kExitFailure;
 }
 
 // Every option given to the command, as given after validation (times as

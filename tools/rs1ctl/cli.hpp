@@ -22,6 +22,7 @@ namespace rs1ctl {
 struct Outcome {
   Json document;
   std::string text;
+  int exit_code = 0;  // 1: shown, and still a failure (rs1ctl health when unhealthy)
 };
 
 // A failure reported as one line with exit status 1: a device that does not

@@ -14,5 +14,8 @@ void add_diag_command(Cli& cli);
 void add_zone_commands(Cli& cli);
 void add_firmware_commands(Cli& cli);
 void add_rollout_commands(Cli& cli);
+void add_ops_commands(Cli& cli);  // backup, health (telemetry hourly: add_telemetry_commands)
+// The telemetry group, for the operations' `telemetry hourly`.
+void add_hourly_command(Cli& cli, CLI::App& telemetry);
 
 }  // namespace rs1ctl

@@ -15,5 +15,6 @@ int main(int argc, char** argv) {
   rs1ctl::add_zone_commands(cli);
   rs1ctl::add_firmware_commands(cli);
   rs1ctl::add_rollout_commands(cli);
+  rs1ctl::add_ops_commands(cli);
   return cli.run(argc, argv);
 }

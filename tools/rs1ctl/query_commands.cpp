@@ -1,11 +1,14 @@
 // rs1ctl telemetry query and security log: read-only views of what the
 // broker recorded.
+#include <algorithm>
+#include <filesystem>
 #include <memory>
 #include <optional>
 #include <string>
 
 #include "commands.hpp"
 #include "output.hpp"
+#include "store/ops_jobs.hpp"
 #include "validators.hpp"
 
 namespace rs1ctl {
@@ -45,9 +48,37 @@ Outcome query_telemetry(Session& session, const TelemetryArgs& args) {
   if (args.until) query.until_ms = *args.until * 1000 + 999;
   query.limit = args.limit;
 
+  std::vector<rs1::TelemetryRecord> rows = session.store().telemetry().query(query);
+  if (query.since_ms) {
+    // Rows older than the hot window are in the archive beside the database
+    // (<data_dir>/archive/telemetry, data_dir being the database's
+    // directory): a row is in exactly one of the two, so merging them in time
+    // order is the whole answer.
+    std::vector<rs1::TelemetryRecord> archived;
+    std::string data_dir = std::filesystem::path(session.db_path()).parent_path().string();
+    if (data_dir.empty()) data_dir = ".";
+    rs1::read_archive(data_dir, query.since_ms, query.until_ms, [&](rs1::TelemetryRecord&& r) {
+      if (r.received_at_ms < *query.since_ms) return true;
+      if (query.until_ms && r.received_at_ms > *query.until_ms) return true;
+      if (query.device_id && r.device_id != *query.device_id) return true;
+      if (query.metric && r.metric != *query.metric) return true;
+      archived.push_back(std::move(r));
+      return true;
+    });
+    if (!archived.empty()) {
+      rows.insert(rows.begin(), std::make_move_iterator(archived.begin()),
+                  std::make_move_iterator(archived.end()));
+      std::stable_sort(rows.begin(), rows.end(), [](const auto& a, const auto& b) {
+        return a.received_at_ms < b.received_at_ms;
+      });
+      if (rows.size() > static_cast<std::size_t>(query.limit))
+        rows.resize(static_cast<std::size_t>(query.limit));
+    }
+  }
+
   Json document = Json::array();
   Table table({"TIME", "DEVICE", "METRIC", "PAYLOAD"});
-  for (const rs1::TelemetryRecord& r : session.store().telemetry().query(query)) {
+  for (const rs1::TelemetryRecord& r : rows) {
     Json payload = raw_object_or_null(r.payload);
     table.add_row(
         {format_time_ms(r.received_at_ms), r.device_id, r.metric, dump_json(payload, -1)});
@@ -101,6 +132,7 @@ void add_telemetry_commands(Cli& cli) {
   query->add_option("--limit", args->limit, "At most this many rows, 1-1000000 (default 1000)")
       ->type_name("N")
       ->check(CLI::Range(std::int64_t{1}, kMaxLimit).description(""));
+  add_hourly_command(cli, *telemetry);
 }
 
 void add_security_commands(Cli& cli) {

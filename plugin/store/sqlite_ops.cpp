@@ -1,0 +1,349 @@
+// SQL of the operations jobs: hourly aggregates, archive chunks and their
+// bookkeeping, the heartbeat, job outcomes, whole-database checks and the
+// online copy (sqlite3_backup, stepped under one read snapshot).
+#include <chrono>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "store/sqlite_stores.hpp"
+
+namespace rs1::sqlite {
+namespace {
+
+using Json = nlohmann::json;
+
+std::string check_result(Connection& c, const char* pragma) {
+  Query q = c.query(pragma);
+  std::string first;
+  if (q.step()) first = q.text(0);
+  return first.empty() ? std::string("no answer") : first;
+}
+
+struct Close {
+  void operator()(sqlite3* db) const noexcept { sqlite3_close_v2(db); }
+};
+struct Finish {
+  void operator()(sqlite3_backup* b) const noexcept { sqlite3_backup_finish(b); }
+};
+
+std::unique_ptr<sqlite3, Close> open_raw(const std::string& path, int flags) {
+  sqlite3* raw = nullptr;
+  int rc = sqlite3_open_v2(path.c_str(), &raw, flags | SQLITE_OPEN_NOMUTEX, nullptr);
+  std::unique_ptr<sqlite3, Close> db(raw);
+  if (rc != SQLITE_OK) throw_error(raw, rc, "cannot open database " + path);
+  sqlite3_extended_result_codes(raw, 1);
+  sqlite3_busy_timeout(raw, 5000);
+  return db;
+}
+
+void exec_raw(sqlite3* db, const char* sql, const std::string& context) {
+  char* err = nullptr;
+  int rc = sqlite3_exec(db, sql, nullptr, nullptr, &err);
+  if (rc != SQLITE_OK) {
+    std::string msg = context + ": " + (err ? err : sqlite3_errstr(rc));
+    sqlite3_free(err);
+    throw StoreError(kind_of(rc), msg);
+  }
+}
+
+std::string first_row(sqlite3* db, const char* sql, const std::string& context) {
+  sqlite3_stmt* raw = nullptr;
+  int rc = sqlite3_prepare_v2(db, sql, -1, &raw, nullptr);
+  if (rc != SQLITE_OK) throw_error(db, rc, context);
+  std::unique_ptr<sqlite3_stmt, decltype(&sqlite3_finalize)> stmt(raw, &sqlite3_finalize);
+  rc = sqlite3_step(raw);
+  if (rc == SQLITE_ROW) {
+    auto p = reinterpret_cast<const char*>(sqlite3_column_text(raw, 0));
+    return p ? p : "";
+  }
+  if (rc == SQLITE_DONE) return "no answer";
+  throw_error(db, rc, context);
+}
+
+// Copies every page of `src` into `dest`, `pages_per_step` at a time.
+void step_copy(sqlite3* src, sqlite3* dest, const CopyPacing& pacing) {
+  std::unique_ptr<sqlite3_backup, Finish> b(sqlite3_backup_init(dest, "main", src, "main"));
+  if (!b) throw_error(dest, sqlite3_errcode(dest), "cannot start the copy");
+  for (;;) {
+    int rc = sqlite3_backup_step(b.get(), pacing.pages_per_step);
+    if (rc == SQLITE_DONE) break;
+    if (rc != SQLITE_OK && rc != SQLITE_BUSY && rc != SQLITE_LOCKED) {
+      b.reset();
+      throw_error(dest, rc, "copy failed");
+    }
+    if (pacing.cancelled && pacing.cancelled()) {
+      throw StoreError(StoreError::Kind::transient, "copy cancelled");
+    }
+    if (pacing.pause_ms > 0)
+      std::this_thread::sleep_for(std::chrono::milliseconds(pacing.pause_ms));
+  }
+  int rc = sqlite3_backup_finish(b.release());
+  if (rc != SQLITE_OK) throw_error(dest, rc, "copy failed");
+}
+
+}  // namespace
+
+std::string Ops::quick_check() { return check_result(c_, "PRAGMA quick_check(1)"); }
+std::string Ops::integrity_check() { return check_result(c_, "PRAGMA integrity_check(1)"); }
+
+std::optional<std::string> Ops::state(const std::string& key) {
+  Query q = c_.query("SELECT value FROM ops_state WHERE key = ?1");
+  q.bind(1, key);
+  if (!q.step()) return std::nullopt;
+  return q.text(0);
+}
+
+void Ops::set_state(const std::string& key, const std::string& value, std::int64_t now_ms) {
+  c_.query(
+        "INSERT INTO ops_state (key, value, updated_ms) VALUES (?1, ?2, ?3) "
+        "ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_ms = excluded.updated_ms")
+      .bind(1, key)
+      .bind(2, value)
+      .bind(3, now_ms)
+      .run();
+}
+
+std::optional<std::int64_t> Ops::aggregated_through_ms() {
+  auto v = state("aggregated_through_ms");
+  if (!v) return std::nullopt;
+  try {
+    return std::stoll(*v);
+  } catch (const std::exception&) {
+    return std::nullopt;
+  }
+}
+
+std::optional<std::int64_t> Ops::oldest_telemetry_ms() {
+  // One index seek per device rather than a scan of every row.
+  Query q = c_.query(
+      "SELECT min((SELECT min(received_at_ms) FROM telemetry WHERE device_ref = d.id)) "
+      "FROM devices d");
+  if (!q.step() || q.is_null(0)) return std::nullopt;
+  return q.integer(0);
+}
+
+void Ops::aggregate_hour(std::int64_t hour_ms) {
+  struct Agg {
+    std::int64_t count = 0;
+    Json fields = Json::object();
+  };
+  std::map<std::pair<std::int64_t, std::string>, Agg> aggs;
+  const std::int64_t end_ms = hour_ms + kOpsHourMs;
+  {
+    // Reads outside any write lock (devices drive the join, one index seek
+    // each): the writer goes on meanwhile.
+    c_.exec("BEGIN", "cannot begin a read");
+    struct EndRead {
+      Connection& c;
+      ~EndRead() {
+        if (!sqlite3_get_autocommit(c.handle()))
+          sqlite3_exec(c.handle(), "COMMIT", nullptr, nullptr, nullptr);
+      }
+    } end_read{c_};
+    {
+      Query q = c_.query(
+          "SELECT d.id, t.metric, count(*) FROM devices d CROSS JOIN telemetry t "
+          "ON t.device_ref = d.id WHERE t.received_at_ms >= ?1 AND t.received_at_ms < ?2 "
+          "GROUP BY d.id, t.metric");
+      q.bind(1, hour_ms).bind(2, end_ms);
+      while (q.step()) aggs[{q.integer(0), q.text(1)}].count = q.integer(2);
+    }
+    Query q = c_.query(
+        "SELECT d.id, t.metric, j.key, min(j.value), max(j.value), avg(j.value), "
+        "sum(j.type = 'real') FROM devices d CROSS JOIN telemetry t ON t.device_ref = d.id, "
+        "json_each(CASE WHEN json_valid(t.payload) THEN t.payload ELSE '{}' END) j "
+        "WHERE t.received_at_ms >= ?1 AND t.received_at_ms < ?2 "
+        "AND j.type IN ('integer', 'real') GROUP BY 1, 2, 3");
+    q.bind(1, hour_ms).bind(2, end_ms);
+    while (q.step()) {
+      Json f = Json::object();
+      if (q.integer(6) == 0) {  // integers only: keep them integers
+        f["min"] = q.integer(3);
+        f["max"] = q.integer(4);
+      } else {
+        f["min"] = q.real(3);
+        f["max"] = q.real(4);
+      }
+      f["avg"] = q.real(5);
+      aggs[{q.integer(0), q.text(1)}].fields[q.text(2)] = std::move(f);
+    }
+  }
+  const std::int64_t hour_s = hour_ms / 1000;
+  Transaction tx(c_);
+  c_.query("DELETE FROM telemetry_hourly WHERE hour = ?1").bind(1, hour_s).run();
+  for (const auto& [key, agg] : aggs) {
+    c_.query(
+          "INSERT INTO telemetry_hourly (device_ref, metric, hour, count, fields) "
+          "VALUES (?1, ?2, ?3, ?4, ?5)")
+        .bind(1, key.first)
+        .bind(2, key.second)
+        .bind(3, hour_s)
+        .bind(4, agg.count)
+        .bind(5, agg.fields.dump())
+        .run();
+  }
+  const std::int64_t through = std::max(end_ms, aggregated_through_ms().value_or(0));
+  set_state("aggregated_through_ms", std::to_string(through), end_ms);
+  tx.commit();
+}
+
+std::vector<HourlyAggregate> Ops::hourly(const HourlyQuery& hq) {
+  std::string sql =
+      "SELECT d.device_id, h.metric, h.hour, h.count, h.fields FROM telemetry_hourly h "
+      "JOIN devices d ON d.id = h.device_ref WHERE 1";
+  if (hq.device_id) sql += " AND d.device_id = ?1";
+  if (hq.metric) sql += " AND h.metric = ?2";
+  if (hq.since_s) sql += " AND h.hour >= ?3";
+  if (hq.until_s) sql += " AND h.hour <= ?4";
+  sql += " ORDER BY h.hour, d.device_id, h.metric LIMIT ?5";
+  Connection::OneShot stmt(c_, sql);
+  Query& q = stmt.query();
+  if (hq.device_id) q.bind(1, *hq.device_id);
+  if (hq.metric) q.bind(2, *hq.metric);
+  if (hq.since_s) q.bind(3, *hq.since_s);
+  if (hq.until_s) q.bind(4, *hq.until_s);
+  q.bind(5, hq.limit);
+  std::vector<HourlyAggregate> out;
+  while (q.step()) out.push_back({q.text(0), q.text(1), q.integer(2), q.integer(3), q.text(4)});
+  return out;
+}
+
+std::size_t Ops::delete_hourly_before(std::int64_t before_s, std::size_t max_rows) {
+  Transaction tx(c_);
+  c_.query(
+        "DELETE FROM telemetry_hourly WHERE (device_ref, metric, hour) IN "
+        "(SELECT device_ref, metric, hour FROM telemetry_hourly WHERE hour < ?1 LIMIT ?2)")
+      .bind(1, before_s)
+      .bind(2, static_cast<std::int64_t>(max_rows))
+      .run();
+  auto n = static_cast<std::size_t>(c_.changes());
+  tx.commit();
+  return n;
+}
+
+std::vector<ArchiveRow> Ops::archive_chunk(std::int64_t from_ms, std::int64_t before_ms,
+                                           std::size_t max_rows) {
+  // Devices drive the join: one index seek per device into the window.
+  Query q = c_.query(
+      "SELECT t.rowid, d.device_id, t.metric, t.received_at_ms, t.payload FROM devices d "
+      "CROSS JOIN telemetry t ON t.device_ref = d.id "
+      "WHERE t.received_at_ms >= ?1 AND t.received_at_ms < ?2 LIMIT ?3");
+  q.bind(1, from_ms).bind(2, before_ms).bind(3, static_cast<std::int64_t>(max_rows));
+  std::vector<ArchiveRow> out;
+  while (q.step()) out.push_back({q.integer(0), q.text(1), q.text(2), q.integer(3), q.text(4)});
+  return out;
+}
+
+std::optional<ArchivePending> Ops::archive_pending() {
+  Query q = c_.query("SELECT file, size_before FROM archive_pending WHERE id = 1");
+  if (!q.step()) return std::nullopt;
+  return ArchivePending{q.text(0), q.integer(1)};
+}
+
+void Ops::set_archive_pending(const ArchivePending& p) {
+  Transaction tx(c_);
+  c_.query("INSERT OR REPLACE INTO archive_pending (id, file, size_before) VALUES (1, ?1, ?2)")
+      .bind(1, p.file)
+      .bind(2, p.size_before)
+      .run();
+  tx.commit();
+}
+
+void Ops::delete_archived(const std::vector<std::int64_t>& rowids) {
+  Json ids = rowids;
+  Transaction tx(c_);
+  c_.query("DELETE FROM telemetry WHERE rowid IN (SELECT value FROM json_each(?1))")
+      .bind(1, ids.dump())
+      .run();
+  c_.query("DELETE FROM archive_pending").run();
+  tx.commit();
+}
+
+void Ops::clear_archive_pending() {
+  Transaction tx(c_);
+  c_.query("DELETE FROM archive_pending").run();
+  tx.commit();
+}
+
+void Ops::write_heartbeat(const Heartbeat& h) {
+  Json j = {{"time_ms", h.time_ms},
+            {"pid", h.pid},
+            {"queue_depth", h.queue_depth},
+            {"queue_max", h.queue_max},
+            {"last_commit_ms", h.last_commit_ms},
+            {"same_file", h.same_file}};
+  Transaction tx(c_);
+  set_state("heartbeat", j.dump(), h.time_ms);
+  tx.commit();
+}
+
+std::optional<Heartbeat> Ops::heartbeat() {
+  auto v = state("heartbeat");
+  if (!v) return std::nullopt;
+  Json j = Json::parse(*v, nullptr, false);
+  if (!j.is_object()) return std::nullopt;
+  Heartbeat h;
+  h.time_ms = j.value("time_ms", std::int64_t{0});
+  h.pid = j.value("pid", std::int64_t{0});
+  h.queue_depth = j.value("queue_depth", std::int64_t{0});
+  h.queue_max = j.value("queue_max", std::int64_t{0});
+  h.last_commit_ms = j.value("last_commit_ms", std::int64_t{0});
+  h.same_file = j.value("same_file", true);
+  return h;
+}
+
+void Ops::record_job(const std::string& job, const std::string& error, std::int64_t now_ms) {
+  Transaction tx(c_);
+  set_state("job:" + job, error, now_ms);
+  tx.commit();
+}
+
+std::optional<std::string> Ops::job_error(const std::string& job) { return state("job:" + job); }
+
+void Ops::copy_to(const std::string& dest_path, const CopyPacing& pacing) {
+  {
+    // One read snapshot for the whole copy: sqlite3_backup then never
+    // restarts because the writer committed, and the copy is the database
+    // as of BEGIN.
+    c_.exec("BEGIN", "cannot begin a read");
+    struct EndRead {
+      Connection& c;
+      ~EndRead() {
+        if (!sqlite3_get_autocommit(c.handle()))
+          sqlite3_exec(c.handle(), "COMMIT", nullptr, nullptr, nullptr);
+      }
+    } end_read{c_};
+    c_.query("SELECT count(*) FROM sqlite_master").run();
+    auto dest = open_raw(dest_path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
+    step_copy(c_.handle(), dest.get(), pacing);
+    // A backup is one self-contained file: no -wal beside it.
+    exec_raw(dest.get(), "PRAGMA journal_mode=DELETE", "cannot finish the copy");
+  }
+  // While the snapshot was held no checkpoint could pass it, so the WAL
+  // holds everything written during the copy. Copy it back here, on this
+  // thread: a PASSIVE checkpoint never blocks the writer, and the writer's
+  // own automatic checkpoint (run inside its commit) finds this one busy and
+  // skips, instead of pausing ingest for the whole catch-up.
+  sqlite3_wal_checkpoint_v2(c_.handle(), "main", SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
+}
+
+}  // namespace rs1::sqlite
+
+namespace rs1 {
+
+std::string integrity_check_file(const std::string& path) {
+  using namespace rs1::sqlite;
+  auto db = open_raw(path, SQLITE_OPEN_READONLY);
+  return first_row(db.get(), "PRAGMA integrity_check(1)", "integrity_check failed");
+}
+
+void copy_database_file(const std::string& src_path, const std::string& dest_path) {
+  using namespace rs1::sqlite;
+  auto src = open_raw(src_path, SQLITE_OPEN_READONLY);
+  auto dest = open_raw(dest_path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
+  step_copy(src.get(), dest.get(), CopyPacing{1024, 0, {}});
+  exec_raw(dest.get(), "PRAGMA journal_mode=DELETE", "cannot finish the copy");
+}
+
+}  // namespace rs1

@@ -1,0 +1,389 @@
+// The operations jobs on a real SQLite database, with time as a parameter:
+// aggregation (fields, idempotence, catch-up, retention), the archive (day
+// files as gzip members, a crash between the two steps neither losing nor
+// duplicating a row, retention), the online backup (consistent while rows
+// are written), the chunked device delete, quick_check, and the guard that
+// refuses to write into a database file that was replaced or deleted.
+#include <unistd.h>
+
+#include <atomic>
+#include <catch2/catch.hpp>
+#include <filesystem>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "core/time_parse.hpp"
+#include "features/ops/ops.hpp"
+#include "store/ops_jobs.hpp"
+#include "unit_support.hpp"
+
+using namespace rs1;
+using rs1_test::RawDb;
+using rs1_test::TestDb;
+
+namespace {
+
+std::int64_t at(const std::string& iso) {
+  auto s = parse_time(iso, 0);
+  if (!s) throw std::invalid_argument("bad time in test: " + iso);
+  return *s * 1000;
+}
+
+std::int64_t add_device(Database& db, const std::string& id) {
+  db.devices().add({NewDevice{id, std::nullopt, std::string(64, 'a')}}, 1);
+  return db.devices().find_credentials(id)->ref;
+}
+
+void write_rows(Database& db, std::int64_t ref, const std::string& metric, std::int64_t from_ms,
+                std::int64_t step_ms, int n, const std::string& payload = R"({"t":1})") {
+  WriteBatch b;
+  for (int i = 0; i < n; ++i)
+    b.telemetry.push_back(TelemetryRow{ref, metric, from_ms + i * step_ms, payload});
+  db.ingest().write_batch(b);
+}
+
+OpsJobContext context(const std::string& dir, int hot_days = 30) {
+  OpsJobContext ctx;
+  ctx.data_dir = dir;
+  ctx.hot_days = hot_days;
+  return ctx;
+}
+
+// Every archived line's received_at_ms, by device.
+std::multiset<std::pair<std::string, std::int64_t>> archived(const std::string& data_dir) {
+  std::multiset<std::pair<std::string, std::int64_t>> out;
+  read_archive(data_dir, std::nullopt, std::nullopt, [&](TelemetryRecord&& r) {
+    out.insert({r.device_id, r.received_at_ms});
+    return true;
+  });
+  return out;
+}
+
+std::multiset<std::pair<std::string, std::int64_t>> in_database(Database& db) {
+  std::multiset<std::pair<std::string, std::int64_t>> out;
+  TelemetryQuery q;
+  q.limit = 10000000;
+  for (auto& r : db.telemetry().query(q)) out.insert({r.device_id, r.received_at_ms});
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("ops store: an hour aggregated per device and metric, numeric top-level fields only",
+          "[ops]") {
+  TestDb db;
+  Database& s = *db.admin;
+  auto a = add_device(s, "dev-a");
+  auto b = add_device(s, "dev-b");
+  const std::int64_t h = at("2026-03-10T10:00:00Z");
+  WriteBatch batch;
+  batch.telemetry.push_back(
+      {a, "env", h + 1, R"({"t":20,"rh":40.5,"name":"x","nested":{"z":1},"ok":true})"});
+  batch.telemetry.push_back({a, "env", h + 2, R"({"t":22,"rh":41})"});
+  batch.telemetry.push_back({a, "env", h + kOpsHourMs - 1, R"({"t":-3})"});
+  batch.telemetry.push_back({a, "env", h + kOpsHourMs, R"({"t":1000})"});  // next hour
+  batch.telemetry.push_back({a, "power", h + 5, R"({"note":"no numbers"})"});
+  batch.telemetry.push_back({b, "env", h - 1, R"({"t":500})"});  // hour before
+  s.ingest().write_batch(batch);
+
+  s.ops().aggregate_hour(h);
+  HourlyQuery q;
+  auto rows = s.ops().hourly(q);
+  REQUIRE(rows.size() == 2);
+  CHECK(rows[0].device_id == "dev-a");
+  CHECK(rows[0].metric == "env");
+  CHECK(rows[0].hour == h / 1000);
+  CHECK(rows[0].count == 3);
+  auto f = nlohmann::json::parse(rows[0].fields);
+  CHECK(f.size() == 2);  // "name", "nested", "ok" are no numbers
+  CHECK(f["t"]["min"] == -3);
+  CHECK(f["t"]["max"] == 22);
+  CHECK(f["t"]["avg"].get<double>() == Approx(13.0));
+  CHECK(f["rh"]["min"].get<double>() == Approx(40.5));
+  CHECK(f["rh"]["max"].get<double>() == Approx(41.0));
+  CHECK(rows[1].metric == "power");
+  CHECK(rows[1].count == 1);
+  CHECK(rows[1].fields == "{}");
+  CHECK(s.ops().aggregated_through_ms() == h + kOpsHourMs);
+
+  // Recomputing gives the same rows, also after more rows arrived.
+  s.ops().aggregate_hour(h);
+  auto again = s.ops().hourly(q);
+  REQUIRE(again.size() == 2);
+  CHECK(again[0].fields == rows[0].fields);
+  CHECK(again[0].count == 3);
+  write_rows(s, a, "env", h + 10, 1, 1, R"({"t":100})");
+  s.ops().aggregate_hour(h);
+  CHECK(s.ops().hourly(q)[0].count == 4);
+  // An older hour recomputed does not move the progress mark back.
+  s.ops().aggregate_hour(h - kOpsHourMs);
+  CHECK(s.ops().aggregated_through_ms() == h + kOpsHourMs);
+}
+
+TEST_CASE(
+    "ops store: aggregation catches up on every missed hour, once, and keeps aggregates as long as "
+    "the archive",
+    "[ops]") {
+  TestDb db;
+  Database& s = *db.admin;
+  auto a = add_device(s, "dev-a");
+  const std::int64_t start = at("2026-03-01T00:00:00Z");
+  write_rows(s, a, "env", start, 10 * 60 * 1000, 6 * 24 * 3);  // 3 days, 6 rows an hour
+  auto ctx = context(db.dir.path().string());
+  ctx.archive_retention_days = 365;
+
+  auto r = aggregate_due_hours(s, ctx, at("2026-03-04T00:30:00Z"));
+  CHECK(r.hours == 72);
+  HourlyQuery q;
+  auto rows = s.ops().hourly(q);
+  REQUIRE(rows.size() == 72);
+  for (const auto& h : rows) CHECK(h.count == 6);
+  CHECK(aggregate_due_hours(s, ctx, at("2026-03-04T00:59:00Z")).hours == 0);
+  CHECK(aggregate_due_hours(s, ctx, at("2026-03-04T01:00:00Z")).hours == 1);  // an empty hour
+
+  ctx.archive_retention_days = 1;
+  r = aggregate_due_hours(s, ctx, at("2026-03-04T01:30:00Z"));
+  // Hours before 2026-03-03T01:00 go.
+  CHECK(r.aggregates_deleted == 49);
+  CHECK(s.ops().hourly(q).front().hour == at("2026-03-03T01:00:00Z") / 1000);
+}
+
+TEST_CASE(
+    "ops store: the archive moves old rows to gzip day files, appends members, and keeps the hot "
+    "window",
+    "[ops]") {
+  TestDb db;
+  Database& s = *db.admin;
+  auto a = add_device(s, "dev-a");
+  auto b = add_device(s, "dev-b");
+  const std::int64_t day1 = at("2026-03-01T00:00:00Z");
+  write_rows(s, a, "env", day1, 60 * 1000, 1500);  // 2026-03-01 and 02
+  write_rows(s, b, "env", day1 + 30, 60 * 1000, 1500);
+  const std::int64_t now = at("2026-03-05T12:00:00Z");
+  auto ctx = context(db.dir.path().string(), 3);  // keep from 03-02T12:00
+  aggregate_due_hours(s, ctx, now);
+
+  auto before = in_database(s);
+  auto r = archive_old_rows(s, ctx, now, 700);
+  const std::int64_t cutoff = at("2026-03-02T12:00:00Z");
+  std::size_t expected = 0;
+  for (auto& [dev, t] : before) expected += t < cutoff ? 1 : 0;
+  CHECK(r.rows == expected);
+  CHECK(r.chunks > 2);
+
+  auto arch = archived(ctx.data_dir);
+  auto left = in_database(s);
+  CHECK(arch.size() == expected);
+  for (auto& [dev, t] : arch) CHECK(t < cutoff);
+  for (auto& [dev, t] : left) CHECK(t >= cutoff);
+  std::multiset<std::pair<std::string, std::int64_t>> together = arch;
+  together.insert(left.begin(), left.end());
+  CHECK(together == before);
+
+  namespace fs = std::filesystem;
+  const std::string root = archive_root(ctx.data_dir);
+  CHECK(fs::exists(root + "/2026/03/01.ndjson.gz"));
+  CHECK(fs::exists(root + "/2026/03/02.ndjson.gz"));
+
+  // A line as SPEC §9 has it, the payload as the device sent it.
+  std::string first;
+  read_archive(ctx.data_dir, std::nullopt, std::nullopt, [&](TelemetryRecord&& rec) {
+    first = rec.payload;
+    return false;
+  });
+  CHECK(first == R"({"t":1})");
+
+  // Later rows of a day already archived: a second gzip member, the first kept.
+  const auto size1 = fs::file_size(root + "/2026/03/01.ndjson.gz");
+  write_rows(s, a, "late", day1 + 5, 1, 3);
+  aggregate_due_hours(s, ctx, now);
+  s.ops().aggregate_hour(day1);  // the hour got rows after it was done
+  CHECK(archive_old_rows(s, ctx, now).rows == 3);
+  CHECK(fs::file_size(root + "/2026/03/01.ndjson.gz") > size1);
+  CHECK(archived(ctx.data_dir).size() == expected + 3);
+
+  // Retention: the day files past archive_retention_days go.
+  ctx.archive_retention_days = 365;
+  CHECK(archive_old_rows(s, ctx, at("2027-03-02T00:00:00Z"), 700).files_deleted == 1);
+  CHECK_FALSE(fs::exists(root + "/2026/03/01.ndjson.gz"));
+  CHECK(fs::exists(root + "/2026/03/02.ndjson.gz"));
+}
+
+TEST_CASE(
+    "ops store: a crash between writing a chunk and deleting its rows neither loses nor duplicates "
+    "a row",
+    "[ops]") {
+  TestDb db;
+  Database& s = *db.admin;
+  auto a = add_device(s, "dev-a");
+  const std::int64_t day1 = at("2026-03-01T00:00:00Z");
+  write_rows(s, a, "env", day1, 1000, 5000);
+  const std::int64_t now = at("2026-03-10T00:00:00Z");
+  auto ctx = context(db.dir.path().string(), 1);
+  aggregate_due_hours(s, ctx, now);
+  auto before = in_database(s);
+
+  // Crash after the 1st, 2nd and 3rd chunk's member is on disk.
+  for (int crash_at : {1, 2, 3}) {
+    CAPTURE(crash_at);
+    int n = 0;
+    CHECK_THROWS_WITH(archive_old_rows(s, ctx, now, 1000,
+                                       [&](const std::string&) {
+                                         if (++n == crash_at) throw std::runtime_error("killed");
+                                       }),
+                      "killed");
+    REQUIRE(s.ops().archive_pending());
+  }
+  // The next run rolls the interrupted member back and moves the rows again.
+  auto r = archive_old_rows(s, ctx, now, 1000);
+  CHECK(r.recovered);
+  CHECK_FALSE(s.ops().archive_pending());
+  CHECK(in_database(s).empty());
+  CHECK(archived(ctx.data_dir) == before);
+}
+
+TEST_CASE(
+    "ops store: an online backup while rows are written is consistent and holds every row "
+    "committed before it",
+    "[ops]") {
+  TestDb db;
+  auto a = add_device(*db.admin, "dev-a");
+  for (int i = 0; i < 20; ++i) write_rows(*db.admin, a, "env", i * 1000, 1, 1000);
+  const std::int64_t committed = db.admin->telemetry().count();
+
+  std::atomic<bool> stop{false};
+  std::atomic<int> batches{0};
+  std::thread writer([&] {
+    auto w = open_sqlite(db.path, SqliteTuning::ingest);
+    for (int i = 0; !stop; ++i) {
+      write_rows(*w, a, "live", 1000000 + i * 100, 1, 100);
+      ++batches;
+    }
+  });
+  while (batches < 3) std::this_thread::yield();
+  auto ctx = context(db.dir.path().string());
+  CopyPacing pacing;
+  pacing.pages_per_step = 8;  // many steps, with writes between them
+  pacing.pause_ms = 1;
+  auto backer = open_sqlite(db.path, SqliteTuning::interactive);
+  BackupResult r = run_backup(*backer, ctx, at("2026-03-10T03:00:00Z"), pacing);
+  stop = true;
+  writer.join();
+
+  CHECK(r.file == ctx.data_dir + "/backups/2026-03-10.sqlite");
+  CHECK(integrity_check_file(r.file) == "ok");
+  RawDb copy(r.file);
+  CHECK(copy.scalar("SELECT count(*) FROM telemetry WHERE metric = 'env'") == committed);
+  CHECK(copy.scalar("PRAGMA user_version") == db.admin->schema_version());
+  // No temporary left behind; a second backup the same day replaces the first.
+  std::vector<std::string> names;
+  for (auto& f : list_backups(backup_dir(ctx.data_dir))) names.push_back(f.name);
+  CHECK(names == std::vector<std::string>{"2026-03-10.sqlite"});
+
+  // Retention.
+  ctx.backup_retention_days = 2;
+  run_backup(*backer, ctx, at("2026-03-11T03:00:00Z"), pacing);
+  run_backup(*backer, ctx, at("2026-03-12T03:00:00Z"), pacing);
+  CHECK(run_backup(*backer, ctx, at("2026-03-13T03:00:00Z"), pacing).deleted == 1);
+  names.clear();
+  for (auto& f : list_backups(backup_dir(ctx.data_dir))) names.push_back(f.name);
+  CHECK(names ==
+        std::vector<std::string>{"2026-03-11.sqlite", "2026-03-12.sqlite", "2026-03-13.sqlite"});
+}
+
+TEST_CASE("ops store: deleting a device with many rows never holds the write lock for long",
+          "[ops]") {
+  TestDb db;
+  Database& s = *db.admin;
+  auto a = add_device(s, "dev-a");
+  auto b = add_device(s, "dev-b");
+  for (int i = 0; i < 10; ++i) write_rows(s, a, "env", i * 10000, 1, 5000);
+  write_rows(s, b, "env", 0, 1, 10);
+
+  // A writer committing small batches meanwhile: its longest wait for the lock.
+  std::atomic<bool> stop{false};
+  std::atomic<std::int64_t> longest_us{0};
+  std::thread writer([&] {
+    auto w = open_sqlite(db.path, SqliteTuning::ingest);
+    while (!stop) {
+      auto t0 = std::chrono::steady_clock::now();
+      write_rows(*w, b, "live", 1, 1, 1);
+      auto us = std::chrono::duration_cast<std::chrono::microseconds>(
+                    std::chrono::steady_clock::now() - t0)
+                    .count();
+      if (us > longest_us) longest_us = us;
+      std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    }
+  });
+  auto deleter = open_sqlite(db.path, SqliteTuning::interactive);
+  CHECK(deleter->devices().remove("dev-a"));
+  stop = true;
+  writer.join();
+  RawDb raw(db.path);
+  CHECK(raw.scalar("SELECT count(*) FROM telemetry WHERE device_ref = " + std::to_string(a)) == 0);
+  CHECK(raw.scalar("SELECT count(*) FROM telemetry WHERE device_ref = " + std::to_string(b) +
+                   " AND metric = 'env'") == 10);
+  CHECK_FALSE(deleter->devices().get("dev-a"));
+  CHECK_FALSE(deleter->devices().remove("dev-a"));
+  INFO("longest commit of the concurrent writer: " << longest_us.load() << " us");
+  // One 5,000-row chunk, not 50,000 rows at once (which takes well over a second here).
+  CHECK(longest_us.load() < 1000000);
+}
+
+TEST_CASE("ops store: quick_check finds corrupt pages", "[ops]") {
+  TestDb db;
+  auto a = add_device(*db.admin, "dev-a");
+  for (int i = 0; i < 5; ++i)
+    write_rows(*db.admin, a, "env", i * 10000, 1, 2000, std::string(200, ' ') + "{}");
+  CHECK(db.admin->ops().quick_check() == "ok");
+  db.admin.reset();
+  {
+    RawDb raw(db.path);
+    raw.exec("PRAGMA wal_checkpoint(TRUNCATE)");
+  }
+  // Scribble over pages in the middle of the file (the header stays intact).
+  {
+    FILE* f = std::fopen(db.path.c_str(), "r+b");
+    REQUIRE(f);
+    std::fseek(f, 0, SEEK_END);
+    long size = std::ftell(f);
+    REQUIRE(size > 200000);
+    std::fseek(f, size / 2, SEEK_SET);
+    std::string junk(4096 * 4, '\x5a');
+    std::fwrite(junk.data(), 1, junk.size(), f);
+    std::fclose(f);
+  }
+  auto again = open_sqlite(db.path, SqliteTuning::interactive);
+  CHECK(again->ops().quick_check() != "ok");
+}
+
+TEST_CASE(
+    "ops store: no write goes into a database file that was replaced or deleted after it was "
+    "opened",
+    "[ops]") {
+  TestDb db;
+  add_device(*db.admin, "dev-a");
+  auto writer = open_sqlite(db.path, SqliteTuning::ingest);
+  CHECK_NOTHROW(writer->ingest().begin_serving(1));
+
+  SECTION("replaced by a copy") {
+    std::filesystem::copy_file(db.path, db.path + ".copy");
+    std::filesystem::rename(db.path + ".copy", db.path);
+  }
+  SECTION("deleted") { std::filesystem::remove(db.path); }
+
+  StoreError::Kind kind = StoreError::Kind::fatal;
+  std::string what;
+  try {
+    writer->ingest().begin_serving(2);
+  } catch (const StoreError& e) {
+    kind = e.kind();
+    what = e.what();
+  }
+  CHECK(kind == StoreError::Kind::transient);  // the writer retries: the file may come back
+  CHECK(what.find("replaced or deleted") != std::string::npos);
+}
