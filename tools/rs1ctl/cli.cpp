@@ -2,6 +2,9 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <iostream>
 #include <optional>
@@ -46,6 +49,31 @@ std::string audit_key(const CLI::Option& option) {
 }
 
 }  // namespace
+
+Input read_input(const std::string& path, const std::string& what, std::size_t max_bytes,
+                 const std::string& too_large) {
+  const bool from_stdin = path == "-";
+  Input input;
+  input.name = from_stdin ? "standard input" : what + " " + path;
+  std::unique_ptr<std::FILE, int (*)(std::FILE*)> owned(nullptr, &std::fclose);
+  std::FILE* in = stdin;
+  if (!from_stdin) {
+    owned.reset(std::fopen(path.c_str(), "rb"));
+    if (!owned) throw CommandError("cannot read " + input.name + ": " + std::strerror(errno));
+    in = owned.get();
+  }
+  char buffer[16384];
+  for (;;) {
+    std::size_t n = std::fread(buffer, 1, sizeof buffer, in);
+    input.text.append(buffer, n);
+    if (input.text.size() > max_bytes) throw CommandError(input.name + " " + too_large);
+    if (n < sizeof buffer) break;
+  }
+  if (std::ferror(in) != 0) {
+    throw CommandError("cannot read " + input.name + ": " + std::strerror(errno));
+  }
+  return input;
+}
 
 rs1::Database& Session::store() {
   if (store_) return *store_;

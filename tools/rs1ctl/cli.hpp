@@ -32,6 +32,17 @@ class CommandError : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+// A small input read whole: FILE, or standard input for "-". `name` is how
+// errors call it ("zone file F", "standard input"); more than `max_bytes` is
+// refused with "<name> <too_large>" before it fills the memory. Errors name
+// the file, never what it holds.
+struct Input {
+  std::string name;
+  std::string text;
+};
+Input read_input(const std::string& path, const std::string& what, std::size_t max_bytes,
+                 const std::string& too_large);
+
 // The database of one run, opened on first use: a command that never asks for
 // it (device password) neither needs a database nor writes to the log.
 class Session {

@@ -1,7 +1,4 @@
 // rs1ctl device ...: provisioning, status and the password a device would send.
-#include <cerrno>
-#include <cstdio>
-#include <cstring>
 #include <memory>
 #include <optional>
 #include <string>
@@ -117,20 +114,10 @@ Outcome delete_device(Session& session, const DeviceArgs& args) {
 // The secret from --secret-file: FILE, or standard input for "-", with the
 // line end trimmed. Errors name the file, never what it holds.
 std::string read_secret_file(const std::string& path) {
-  const bool from_stdin = path == "-";
-  const std::string name = from_stdin ? "standard input" : "secret file " + path;
-  std::unique_ptr<std::FILE, int (*)(std::FILE*)> owned(nullptr, &std::fclose);
-  std::FILE* in = stdin;
-  if (!from_stdin) {
-    owned.reset(std::fopen(path.c_str(), "rb"));
-    if (!owned) throw CommandError("cannot read " + name + ": " + std::strerror(errno));
-    in = owned.get();
-  }
-  std::string text(kMaxSecretFileBytes + 1, '\0');
-  std::size_t n = std::fread(text.data(), 1, text.size(), in);
-  if (std::ferror(in) != 0) throw CommandError("cannot read " + name + ": " + std::strerror(errno));
-  if (n > kMaxSecretFileBytes) throw CommandError(name + " is too long to hold a device secret");
-  text.resize(n);
+  Input input = read_input(path, "secret file", kMaxSecretFileBytes,
+                           "is too long to hold a device secret");
+  const std::string& name = input.name;
+  std::string& text = input.text;
   while (!text.empty() && (text.back() == '\n' || text.back() == '\r')) text.pop_back();
   if (!normalize_device_secret(text)) {
     throw CommandError(name + " does not hold a device secret (64 hex characters)");

@@ -2,9 +2,6 @@
 // validates with the same rules the API uses (features/zones/zone_config)
 // and stores nothing unless the whole config is valid; the broker pushes the
 // new desired version on config/update within 2 s.
-#include <cerrno>
-#include <cstdio>
-#include <cstring>
 #include <limits>
 #include <memory>
 #include <string>
@@ -25,34 +22,6 @@ struct ZoneArgs {
 };
 
 std::string not_found(const std::string& device_id) { return "device " + device_id + " not found"; }
-
-// The whole file, or standard input for "-"; more than a config can be is
-// refused before it fills the memory.
-std::string read_zone_file(const std::string& path) {
-  const bool from_stdin = path == "-";
-  const std::string name = from_stdin ? "standard input" : "zone file " + path;
-  std::unique_ptr<std::FILE, int (*)(std::FILE*)> owned(nullptr, &std::fclose);
-  std::FILE* in = stdin;
-  if (!from_stdin) {
-    owned.reset(std::fopen(path.c_str(), "rb"));
-    if (!owned) throw CommandError("cannot read " + name + ": " + std::strerror(errno));
-    in = owned.get();
-  }
-  std::string text;
-  char buffer[16384];
-  for (;;) {
-    std::size_t n = std::fread(buffer, 1, sizeof buffer, in);
-    text.append(buffer, n);
-    if (text.size() > rs1::kMaxZoneConfigBytes) {
-      throw CommandError(name + " is larger than " +
-                         std::to_string(rs1::kMaxZoneConfigBytes / 1024) +
-                         " KiB: not a zone config");
-    }
-    if (n < sizeof buffer) break;
-  }
-  if (std::ferror(in) != 0) throw CommandError("cannot read " + name + ": " + std::strerror(errno));
-  return text;
-}
 
 Json version_json(const rs1::ZoneVersion& v) {
   return {{"version", v.version},
@@ -92,7 +61,11 @@ Outcome set_zones(Session& session, const ZoneArgs& args) {
   // Opened first, so a refused config is in the security log too; nothing
   // is stored unless the whole config is valid.
   rs1::Database& store = session.store();
-  const std::string text = read_zone_file(args.file);
+  const std::string text =
+      read_input(args.file, "zone file", rs1::kMaxZoneConfigBytes,
+                 "is larger than " + std::to_string(rs1::kMaxZoneConfigBytes / 1024) +
+                     " KiB: not a zone config")
+          .text;
   const std::string source = args.file == "-" ? "standard input" : args.file;
   rs1::ZoneConfigCheck check = rs1::check_zone_config(text);
   if (check.malformed) throw CommandError(source + " is " + *check.malformed);
