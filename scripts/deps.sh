@@ -1,12 +1,17 @@
 # Installs the Debian 12 packages RS-1 Broker needs to build, run and test,
 # when any is missing. Sourced by run.sh and test.sh.
 rs1_packages=(
-  build-essential cmake pkg-config
+  build-essential cmake ninja-build pkg-config
   mosquitto mosquitto-dev libmosquitto-dev mosquitto-clients
-  libssl-dev libsqlite3-dev sqlite3 nlohmann-json3-dev catch2
+  libssl-dev openssl libsqlite3-dev sqlite3 nlohmann-json3-dev catch2
   libcpp-httplib-dev zlib1g-dev libcli11-dev
   prometheus
+  python3-jsonschema python3-yaml
+  faketime
 )
+# What scripts/package.sh needs on top: dpkg-deb and dpkg-shlibdeps, lintian,
+# help2man for the man pages, systemd-analyze for the unit.
+rs1_package_tools=(dpkg-dev lintian help2man systemd file binutils)
 
 rs1_install_deps() {
   local missing=() pkg
@@ -24,4 +29,14 @@ rs1_install_deps() {
   if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet mosquitto 2>/dev/null; then
     "${sudo[@]}" systemctl disable --now mosquitto || true
   fi
+}
+
+# Configures a build directory: Ninja for a new one (it keeps both cores
+# busy across targets), whatever generator an existing one already has.
+rs1_configure() {
+  local dir=$1
+  shift
+  local generator=()
+  [ -f "$dir/CMakeCache.txt" ] || generator=(-G Ninja)
+  cmake -S . -B "$dir" "${generator[@]}" "$@" >/dev/null
 }

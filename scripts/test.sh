@@ -15,7 +15,7 @@ for variant in plain asan; do
     flags+=(-DRS1_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug)
   fi
   echo "== $variant build ($dir)"
-  cmake -S . -B "$dir" "${flags[@]}" >/dev/null
+  rs1_configure "$dir" "${flags[@]}"
   cmake --build "$dir" -j"$jobs"
   (cd "$dir" && ctest -j"$jobs" --output-on-failure --timeout 300)
 done

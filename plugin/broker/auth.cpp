@@ -1,7 +1,5 @@
 // BASIC_AUTH: carries out features/devices/access's login decision (SPEC
 // §4), counts failures and applies the optional ban.
-#include <nlohmann/json.hpp>
-
 #include <ctime>
 
 #include "broker/broker.hpp"
@@ -12,13 +10,9 @@ void Broker::record_auth_failure(const std::string& address, const char* usernam
                                  std::int64_t now_s) {
   metrics_.auth_failures_total.fetch_add(1, std::memory_order_relaxed);
   if (!auth_failures_.record_failure(address, now_s)) return;
-  nlohmann::json details = {{"failures", options_.devices.auth_fail_limit},
-                            {"window_s", 60},
-                            {"last_username", username ? username : ""},
-                            {"banned_s", options_.devices.auth_ban_s}};
-  security_event("auth_failure_repeated", options_.devices.auth_ban_s > 0 ? "critical" : "warning",
-                 address.c_str(), details.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace),
-                 now_s);
+  writer_->add(repeated_login_failures(address, username ? username : "",
+                                       options_.devices.auth_fail_limit,
+                                       options_.devices.auth_ban_s, now_s));
 }
 
 int Broker::on_basic_auth(mosquitto_evt_basic_auth& ev) {
@@ -61,6 +55,7 @@ int Broker::on_basic_auth(mosquitto_evt_basic_auth& ev) {
     u.last_seen = now_s;
     u.online = true;
     writer_->add(std::move(u));
+    events_->publish(EventKind::presence, id, [&] { return presence_event_json(id, true); });
   }
   if (zone_topic) zone_subscribed(id);
   if (wake) downlinks_.wake(id);

@@ -8,6 +8,10 @@
 #include <ctime>
 #include <stdexcept>
 
+#include "api/device_routes.hpp"
+#include "api/event_routes.hpp"
+#include "api/ota_routes.hpp"
+#include "api/zone_routes.hpp"
 #include "http/firmware_routes.hpp"
 #include "broker/ops.hpp"
 
@@ -89,7 +93,7 @@ Broker::Broker(Options options)
       auth_failures_(options_.devices.auth_fail_limit, options_.devices.auth_ban_s),
       denial_throttle_(60) {
   // Mosquitto's functions may only be called from its own thread: lines from
-  // the writer and the watcher wait in the inbox for the next TICK.
+  // the other threads wait in the mailbox for the next TICK.
   log_ = [this](LogLevel level, const std::string& line) {
     if (std::this_thread::get_id() == broker_thread_) {
       broker_log(level, line);
@@ -129,6 +133,7 @@ Broker::Broker(Options options)
   wc.queue_max = options_.ingest.queue_max;
   wc.queue_max_bytes = options_.ingest.queue_max_bytes;
   writer_ = std::make_unique<IngestWriter>(writer_db_->ingest(), wc, ingest_metrics_, log_);
+  events_ = std::make_unique<EventHub>(registry_);
 
   feed_ = std::make_unique<ChangeFeed>(feed_db_->change_feed(), seq, log_);
   feed_->on("device", {[this](const std::vector<std::string>& ids) {
@@ -149,17 +154,40 @@ Broker::Broker(Options options)
                      [this] { post_zone_changes({}, true); }});
   start_ota();
   feed_->on_caught_up([this](std::int64_t seq) { mailbox_.post(FeedApplied{seq}); });
-  feed_->start(std::chrono::milliseconds(250));
+  feed_->start(std::chrono::milliseconds(50));  // an idle poll is one PRAGMA data_version
 
   ops_ = std::make_unique<OpsRuntime>(options_, *writer_, registry_, log_);
+  add_key_file_watch(*ops_);  // start_ota set up what it uses; it runs from ops_->start()
 
   if (options_.http.listen) {
     // One connection per concurrent health check, not one for all of them.
     health_db_ = std::make_unique<Pool<Database>>(4, [this] {
       return open_sqlite(options_.storage.db_path, SqliteTuning::background);
     });
-    http_ = std::make_unique<HttpListener>(*options_.http.listen, log_);
-    mount_firmware_routes(http_->routes(), {signing_keys_, options_.storage.data_dir, {}});
+    http_ = std::make_unique<HttpListener>(*options_.http.listen, log_, HttpLimits{},
+                                           tls_of(options_.http));
+    mount_firmware_routes(http_->routes(), {key_set_, options_.storage.data_dir, {}});
+    // Device API: each request takes a connection of its own; security
+    // events (admin_api_access and the rest) go through the ingest writer.
+    api_db_ = std::make_unique<Pool<Database>>(8, [this] {
+      return open_sqlite(options_.storage.db_path, SqliteTuning::interactive);
+    });
+    ApiContext api;
+    api.options = options_.api;
+    api.key = load_api_key(options_.api.key_file);
+    api.db = api_db_.get();
+    api.security_event = [this](SecurityEvent&& e) { return writer_->add(std::move(e)); };
+    api.auth_fail_limit = options_.devices.auth_fail_limit;
+    api.auth_ban_s = options_.devices.auth_ban_s;
+    api.data_dir = options_.storage.data_dir;
+    api.https = !options_.http.certfile.empty();
+    api_ = std::make_unique<ApiApp>(std::move(api));
+    // Each domain's routes (plugin/api/*_routes.cpp), then the stage.
+    add_device_routes(*api_);
+    add_zone_routes(*api_);
+    add_ota_routes(*api_);
+    add_event_routes(*api_, *events_);
+    api_->mount(http_->routes());
     mount_ops_routes(http_->routes(), registry_, [this](std::string& detail) {
       try {
         health_db_->acquire()->schema_version();
@@ -182,6 +210,7 @@ Broker::Broker(Options options)
 }
 
 Broker::~Broker() {
+  if (events_) events_->shutdown();  // every stream ends; the listener joins at once
   http_.reset();
   if (ops_) ops_->stop();
   feed_.reset();

@@ -1,7 +1,8 @@
 // The broker glue: one Broker per plugin instance, owning the core parts and
 // turning Mosquitto events into calls on them. Every handler runs on
-// Mosquitto's single thread; the writer and the change watcher run on their
-// own threads and reach this one only through the Inbox, drained in TICK.
+// Mosquitto's single thread; the writer, the change feed, the HTTP listener
+// and the operations threads run on their own and reach this one only
+// through the Mailbox, drained in TICK.
 #pragma once
 
 #include <mosquitto.h>
@@ -28,13 +29,16 @@
 #include "features/zones/zones.hpp"
 #include "features/ota/rollout.hpp"
 #include "features/ota/signing.hpp"
+#include "api/api_app.hpp"
 #include "http/http_listener.hpp"
 #include "http/ops_routes.hpp"
 #include "http/pool.hpp"
 #include "runtime/change_feed.hpp"
+#include "runtime/event_hub.hpp"
 #include "runtime/ingest_writer.hpp"
 #include "runtime/mailbox.hpp"
 #include "runtime/metrics.hpp"
+#include "runtime/scheduler.hpp"
 #include "store/sqlite.hpp"
 
 namespace rs1 {
@@ -70,9 +74,14 @@ struct RolloutsLoaded {
   std::vector<Rollout> rollouts;
 };
 
+// The signing key file changed: these keys are in force (the first signs).
+struct SigningKeysChanged {
+  std::vector<SigningKey> keys;
+};
+
 // What other threads hand to the broker thread.
-using BrokerMailbox =
-    Mailbox<LogLine, DirectoryUpdate, DiagQueued, FeedApplied, ZonesChanged, RolloutsLoaded>;
+using BrokerMailbox = Mailbox<LogLine, DirectoryUpdate, DiagQueued, FeedApplied, ZonesChanged,
+                              RolloutsLoaded, SigningKeysChanged>;
 
 // The broker glue's metrics, declared once here.
 struct BrokerMetrics {
@@ -103,7 +112,8 @@ class OpsRuntime;
 class Broker {
  public:
   // Opens and migrates the database, proves it writable, loads the directory
-  // and starts the writer and the watcher. Throws with a one-line reason.
+  // and starts the writer, the change feed, the operations threads and the
+  // HTTP listener. Throws with a one-line reason.
   explicit Broker(Options options);
   ~Broker();  // commits every queued row before it returns
 
@@ -134,9 +144,13 @@ class Broker {
                               bool all_accounts);  // change feed thread
   // ota.cpp
   void start_ota();
+  void add_key_file_watch(OpsRuntime& ops);  // after start_ota, before ops.start()
+  void watch_key_file();                     // the operations module's light thread
   void post_rollouts(const std::vector<std::string>& ids, bool all);  // change feed thread
   void run_rollouts(std::int64_t now_ms);
+  void take_in_provisioned(std::int64_t now_s, EngineOutput& out);
   void carry_out(EngineOutput& out, std::int64_t now_s);
+  std::vector<std::string> rollout_events(const EngineOutput& out) const;
   void ota_uplink(const std::string& device_id, const std::optional<std::string>& version,
                   const OtaStatusReport* status, std::int64_t now_s);
   void ota_directory_changed(const std::vector<std::string>& added,
@@ -175,10 +189,18 @@ class Broker {
   std::unique_ptr<Database> feed_db_;  // the change feed thread's connection
   std::unique_ptr<ChangeFeed> feed_;
   std::unique_ptr<Pool<Database>> health_db_;  // the HTTP listener's health checks
+  std::unique_ptr<Pool<Database>> api_db_;     // the Device API's requests
+  std::unique_ptr<EventHub> events_;           // GET /api/v1/events; before http_
+  std::unique_ptr<ApiApp> api_;                // before http_: the listener goes first
   std::unique_ptr<HttpListener> http_;
   RolloutEngine rollouts_;
   std::vector<SigningKey> signing_keys_;
   std::int64_t next_ota_gauges_ms_ = 0;
+  // ota.cpp: the signing key file, watched while the broker runs by a job on
+  // ops_'s light thread. Before ops_, so that thread stops before they go.
+  std::shared_ptr<SigningKeySet> key_set_;  // the HTTP listener's view of the keys
+  std::unique_ptr<KeyFileWatch> key_watch_;
+  Counter* key_file_refused_ = nullptr;
   std::unique_ptr<OpsRuntime> ops_;  // broker/ops.cpp: heartbeat, aggregation, archive, backups
 
   std::int64_t started_s_ = 0;

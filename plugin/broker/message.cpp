@@ -61,10 +61,15 @@ int Broker::on_message(mosquitto_evt_message& ev) {
   if (decision.drop) return drop(*decision.drop);
   if (decision.row) {
     if (!writer_->add(std::move(*decision.row))) return drop(DropReason::queue_full);
+    events_->publish(EventKind::telemetry, session->identity, [&] {
+      return telemetry_event_json(session->identity, parsed->metric, now_ms, payload);
+    });
     touch(*session, now_s);
   } else if (decision.update) {
     const std::optional<std::string> version = decision.update->firmware_version;
     if (!writer_->add(std::move(*decision.update))) return drop(DropReason::queue_full);
+    events_->publish(EventKind::state, session->identity,
+                     [&] { return state_event_json(session->identity, payload); });
     session->last_seen_written = now_s;
     if (version) ota_uplink(session->identity, version, nullptr, now_s);
   } else {

@@ -66,9 +66,16 @@ OpsRuntime::OpsRuntime(const Options& options, const IngestWriter& writer, Metri
       heartbeat_ts_(
           r.gauge("rs1_heartbeat_timestamp_seconds", "Unix time of the last heartbeat written.")),
       queue_max_(r.gauge("rs1_ingest_queue_max",
-                         "ingest_queue_max: rows the writer queue holds at most.")) {
+                         "ingest_queue_max: rows the writer queue holds at most.")),
+      quick_check_ok_(r.gauge("rs1_database_quick_check_ok",
+                              "1 while the last quick_check of the database found it ok.")),
+      quick_check_ts_(r.gauge("rs1_database_quick_check_timestamp_seconds",
+                              "Unix time of the last quick_check of the database.")) {
   queue_max_.store(options_.ingest.queue_max);
   started_s_ = clock_.now() / 1000;
+  quick_check_ms_ = clock_.now();
+  quick_check_ok_.store(1);
+  quick_check_ts_.store(static_cast<std::uint64_t>(started_s_));
   ctx_.data_dir = options_.storage.data_dir;
   ctx_.hot_days = options_.ops.hot_days;
   ctx_.archive_retention_days = options_.ops.archive_retention_days;
@@ -82,32 +89,48 @@ OpsRuntime::OpsRuntime(const Options& options, const IngestWriter& writer, Metri
   // Interactive: they wait for the writer's batch rather than fail a job.
   light_db_ = open_sqlite(options_.storage.db_path, SqliteTuning::interactive);
   heavy_db_ = open_sqlite(options_.storage.db_path, SqliteTuning::interactive);
+  check_db_ = open_sqlite(options_.storage.db_path, SqliteTuning::interactive);
+  check_ = std::make_unique<Scheduler>(clock_, log_);
+  check_->add("quick_check",
+              Schedule::every(std::chrono::seconds(options_.ops.db_check_interval_s)),
+              [this](std::int64_t now) { quick_check(now); });
   light_ = std::make_unique<Scheduler>(clock_, log_);
   heavy_ = std::make_unique<Scheduler>(clock_, log_);
   ctx_.stopping = [this] { return heavy_->stopping(); };
 
   light_->add("heartbeat", Schedule::every(std::chrono::seconds(5)),
               [this](std::int64_t now) { heartbeat(now); });
+  light_->add("checkpoint", Schedule::every(std::chrono::seconds(1)),
+              [this](std::int64_t) { checkpoint(); });
   // Aggregation first, so the archive finds the hours it may move done.
   heavy_->add("aggregate", Schedule::hourly_at(1), [this](std::int64_t now) { aggregate(now); });
   heavy_->add("archive", Schedule::hourly_at(5), [this](std::int64_t now) { archive(now); });
   heavy_->add("backup", Schedule::daily_at(options_.ops.backup_hour_utc, 0),
               [this](std::int64_t now) { backup(now); });
+  // What an interrupted `rs1ctl device delete` left behind.
+  heavy_->add("sweep", Schedule::hourly_at(20), [this](std::int64_t) { sweep(); });
 }
 
 OpsRuntime::~OpsRuntime() { stop(); }
+
+void OpsRuntime::add_light_job(std::string name, Schedule schedule, Scheduler::Job job) {
+  light_->add(std::move(name), schedule, std::move(job));
+}
 
 void OpsRuntime::start() {
   const std::int64_t now = clock_.now();
   light_->run_soon("heartbeat");
   heavy_->run_soon("aggregate");  // catches up on hours missed while down
   heavy_->run_soon("archive");
+  heavy_->run_soon("sweep");
   if (backup_due_at_start(newest_backup_ms(ctx_.data_dir), now)) heavy_->run_soon("backup");
   light_->start();
   heavy_->start();
+  check_->start();
 }
 
 void OpsRuntime::stop() {
+  if (check_) check_->stop();
   if (light_) light_->stop();
   if (heavy_) heavy_->stop();
 }
@@ -146,6 +169,18 @@ void OpsRuntime::heartbeat(std::int64_t now_ms) {
     // The writer reports a failing disk; say it here once per streak.
     if (!heartbeat_failing_.exchange(true)) {
       log_(LogLevel::warning, "rs1: cannot write the heartbeat: " + error_text(e));
+    }
+  }
+}
+
+void OpsRuntime::checkpoint() {
+  if (replaced_.load()) return;
+  try {
+    light_db_->ops().checkpoint();
+    if (checkpoint_failing_.exchange(false)) log_(LogLevel::info, "rs1: checkpoints succeed again");
+  } catch (const std::exception& e) {
+    if (!checkpoint_failing_.exchange(true)) {
+      log_(LogLevel::warning, "rs1: cannot checkpoint the database: " + error_text(e));
     }
   }
 }
@@ -233,6 +268,42 @@ void OpsRuntime::backup(std::int64_t now_ms) {
   job_outcome("backup", error, backup_failing_, backup_failing_m_, now_ms);
 }
 
+void OpsRuntime::quick_check(std::int64_t now_ms) {
+  if (replaced_.load()) return;
+  std::string result;
+  try {
+    result = check_db_->ops().quick_check();
+  } catch (const std::exception& e) {
+    result = e.what();
+  }
+  bool was_ok = false;
+  {
+    std::lock_guard<std::mutex> lock(detail_mu_);
+    was_ok = quick_check_result_ == "ok";
+    quick_check_result_ = result;
+    quick_check_ms_ = now_ms;
+  }
+  quick_check_ok_.store(result == "ok" ? 1 : 0);
+  quick_check_ts_.store(static_cast<std::uint64_t>(now_ms / 1000));
+  if (was_ok && result != "ok") {
+    log_(LogLevel::error, "rs1: database " + options_.storage.db_path + " failed quick_check: " +
+                              result + "; restore a backup (rs1ctl backup restore)");
+  }
+}
+
+void OpsRuntime::sweep() {
+  if (replaced_.load()) return;
+  try {
+    const std::size_t n = heavy_db_->ops().sweep_deleted_devices();
+    if (n > 0) {
+      log_(LogLevel::info, "rs1: deleted " + std::to_string(n) +
+                               " telemetry row(s) and aggregate(s) of deleted devices");
+    }
+  } catch (const std::exception& e) {
+    log_(LogLevel::warning, "rs1: cannot sweep the rows of deleted devices: " + error_text(e));
+  }
+}
+
 bool OpsRuntime::healthy(std::string& detail) const {
   std::vector<std::string> reasons;
   if (!same_file()) {
@@ -243,6 +314,13 @@ bool OpsRuntime::healthy(std::string& detail) const {
     if (space->total_bytes == 0 || space->free_bytes * 10 <= space->total_bytes) {
       reasons.push_back("disk: " + std::to_string(space->free_bytes / (1024 * 1024)) +
                         " MiB free in data_dir, 10 % or less");
+    }
+  }
+  {
+    std::lock_guard<std::mutex> lock(detail_mu_);
+    if (quick_check_result_ != "ok") {
+      reasons.push_back("database: quick_check: " + quick_check_result_ + " (" +
+                        std::to_string((clock_.now() - quick_check_ms_) / 1000) + " s ago)");
     }
   }
   std::string key_detail;

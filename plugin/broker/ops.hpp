@@ -1,9 +1,11 @@
 // The operations glue (SPEC §9): at start, the database check (quick_check)
-// and its identity (device and inode of db_path); then two scheduler threads
-// with a connection each: a light one for the heartbeat and the identity
-// watch every 5 s, a heavy one for aggregation, the archive, backups and
-// retention (store/ops_jobs.hpp), so a long backup never delays the
-// heartbeat. Neither touches the broker thread.
+// and its identity (device and inode of db_path); then three scheduler
+// threads with a connection each (the third runs the periodic quick_check): a light one for the heartbeat and the identity
+// watch every 5 s, the WAL checkpoint every second (the ingest writer
+// never checkpoints inside its commits) and the light jobs other modules
+// add (add_light_job: the signing key watch every 2 s), a heavy one for
+// aggregation, the archive, backups and retention (store/ops_jobs.hpp), so
+// a long backup never delays the heartbeat. Neither touches the broker thread.
 #pragma once
 
 #include <atomic>
@@ -43,21 +45,31 @@ class OpsRuntime {
   OpsRuntime(const OpsRuntime&) = delete;
   OpsRuntime& operator=(const OpsRuntime&) = delete;
 
-  // Starts both threads, with the catch-up jobs due at once.
+  // Another light periodic job for the light thread (the broker's signing
+  // key watch), so light jobs share one thread. Before start() only; the job
+  // runs on that thread and must not block it for long. Throws
+  // std::invalid_argument for an empty or taken name.
+  void add_light_job(std::string name, Schedule schedule, Scheduler::Job job);
+
+  // Starts the threads, with the catch-up jobs due at once.
   void start();
   // Lets a running job finish its chunk and joins. Idempotent.
   void stop();
 
   // The broker-side checks of /healthz (any thread): the file at db_path is
-  // the one opened, free space, the signing key, the archive job, a backup
+  // the one opened, the last quick_check (run every db_check_interval_s),
+  // free space, the signing key, the archive job, a backup
   // in the last 26 h. False with the reasons in `detail`.
   bool healthy(std::string& detail) const;
 
  private:
   void heartbeat(std::int64_t now_ms);
+  void checkpoint();
   void aggregate(std::int64_t now_ms);
   void archive(std::int64_t now_ms);
   void backup(std::int64_t now_ms);
+  void sweep();
+  void quick_check(std::int64_t now_ms);
   bool same_file() const;
   void job_outcome(const char* job, const std::string& error, std::atomic<bool>& failing,
                    Counter& metric, std::int64_t now_ms);
@@ -73,6 +85,10 @@ class OpsRuntime {
   std::unique_ptr<Database> heavy_db_;
   std::unique_ptr<Scheduler> light_;
   std::unique_ptr<Scheduler> heavy_;
+  // quick_check on a thread and connection of its own: on a big database it
+  // reads every page, and neither the heartbeat nor the jobs wait for it.
+  std::unique_ptr<Database> check_db_;
+  std::unique_ptr<Scheduler> check_;
 
   Counter& last_backup_ts_;
   Counter& backup_failing_m_;
@@ -84,14 +100,19 @@ class OpsRuntime {
   Counter& db_replaced_;
   Counter& heartbeat_ts_;
   Counter& queue_max_;
+  Counter& quick_check_ok_;
+  Counter& quick_check_ts_;
 
   std::atomic<bool> replaced_{false};
   std::atomic<bool> backup_failing_{false};
   std::atomic<bool> archive_failing_{false};
   std::atomic<bool> aggregate_failing_{false};
   std::atomic<bool> heartbeat_failing_{false};
+  std::atomic<bool> checkpoint_failing_{false};
   mutable std::mutex detail_mu_;
   std::string backup_error_, archive_error_;
+  std::string quick_check_result_ = "ok";  // at start, or the broker would not run
+  std::int64_t quick_check_ms_ = 0;
 };
 
 }  // namespace rs1

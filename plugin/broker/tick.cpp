@@ -1,6 +1,8 @@
 // TICK and DISCONNECT: presence, what other threads queued for this one
 // (log lines, directory changes and the kicks they cause, diagnostics
-// requests), the downlinks that may go now, housekeeping.
+// requests, zone versions, rollouts, signing keys, "changes applied"), the
+// rollouts' next triggers, the downlinks that may go now, housekeeping.
+#include <algorithm>
 #include <chrono>
 #include <ctime>
 #include <type_traits>
@@ -94,8 +96,13 @@ int Broker::on_tick(mosquitto_evt_tick&) {
     } else if constexpr (std::is_same_v<T, RolloutsLoaded>) {
       EngineOutput out;
       const std::int64_t now_ms = static_cast<std::int64_t>(std::time(nullptr)) * 1000;
+      const bool takes_all =
+          std::any_of(m.rollouts.begin(), m.rollouts.end(), [](const Rollout& r) { return r.all; });
       for (auto& r : m.rollouts) rollouts_.load(std::move(r), now_ms, out);
+      if (takes_all) take_in_provisioned(now_ms / 1000, out);
       carry_out(out, now_ms / 1000);
+    } else if constexpr (std::is_same_v<T, SigningKeysChanged>) {
+      signing_keys_ = std::move(m.keys);
     } else if constexpr (std::is_same_v<T, FeedApplied>) {
       // Operators (and the tests) can tell when a CLI change took effect.
       broker_log(LogLevel::info, "rs1: changes applied up to seq " + std::to_string(m.seq));
@@ -144,6 +151,8 @@ int Broker::on_disconnect(mosquitto_evt_disconnect& ev) {
   u.last_seen = std::time(nullptr);
   u.online = false;
   writer_->add(std::move(u));
+  const std::string& gone = ended->session.identity;
+  events_->publish(EventKind::presence, gone, [&] { return presence_event_json(gone, false); });
   metrics_.devices_online.store(sessions_.online_devices(), std::memory_order_relaxed);
   return MOSQ_ERR_SUCCESS;
 }

@@ -1,5 +1,5 @@
-// Downlinks (SPEC §5): what waits for each device — diagnostics requests now,
-// OTA triggers and zone configs next — and the gate that lets one go only
+// Downlinks (SPEC §5): what waits for each device — diagnostics requests,
+// OTA triggers and zone configs — and the gate that lets one go only
 // once the device's current session has subscribed to its topic (a message
 // sent before the SUBSCRIBE would be lost). Pure: the glue keeps each
 // session's subscriptions as a DownlinkMask in the session itself (no

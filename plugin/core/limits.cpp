@@ -2,7 +2,8 @@
 
 namespace rs1 {
 
-RateLimiter::Verdict RateLimiter::check(const std::string& key, std::int64_t now_ms) {
+RateLimiter::Verdict RateLimiter::check(const std::string& key, std::int64_t now_ms,
+                                        Usage* usage) {
   if (per_minute_ <= 0) return Verdict::allow;
   Window& w = windows_[key];
   if (w.count == 0 || now_ms - w.start_ms >= 60000) {
@@ -10,8 +11,21 @@ RateLimiter::Verdict RateLimiter::check(const std::string& key, std::int64_t now
     w.count = 0;
   }
   ++w.count;
+  if (usage) {
+    usage->remaining = w.count < per_minute_ ? per_minute_ - w.count : 0;
+    usage->reset_ms = w.start_ms + 60000;
+  }
   if (w.count <= per_minute_) return Verdict::allow;
   return w.count == per_minute_ + 1 ? Verdict::drop_first : Verdict::drop;
+}
+
+void RateLimiter::expire(std::int64_t now_ms) {
+  for (auto it = windows_.begin(); it != windows_.end();) {
+    if (now_ms - it->second.start_ms >= 60000)
+      it = windows_.erase(it);
+    else
+      ++it;
+  }
 }
 
 bool AuthFailureTracker::record_failure(const std::string& address, std::int64_t now_s) {

@@ -15,8 +15,14 @@ class RateLimiter {
   explicit RateLimiter(int per_minute) : per_minute_(per_minute) {}
 
   enum class Verdict { allow, drop_first, drop };  // drop_first: the first drop of this window
-  Verdict check(const std::string& key, std::int64_t now_ms);
+  // Where the key's window stands after a check (the API's RateLimit header).
+  struct Usage {
+    std::int64_t remaining = 0;  // checks still allowed in this window
+    std::int64_t reset_ms = 0;   // when the window ends
+  };
+  Verdict check(const std::string& key, std::int64_t now_ms, Usage* usage = nullptr);
   void forget(const std::string& key) { windows_.erase(key); }
+  void expire(std::int64_t now_ms);  // drops windows that have ended
   std::size_t tracked() const { return windows_.size(); }
 
  private:

@@ -10,6 +10,7 @@
 
 #include "features/ota/firmware.hpp"
 #include "features/ota/range.hpp"
+#include "http/http_listener.hpp"
 #include "http/problem.hpp"
 #include "http/routes.hpp"
 
@@ -35,7 +36,7 @@ void mount_firmware_routes(Routes& routes, FirmwareRouteConfig config) {
   routes.get("/firmware/([^/]*)", [cfg](const httplib::Request& req, httplib::Response& res) {
     const std::string sha256 = req.matches[1];
     const UrlVerdict verdict = verify_firmware_url(
-        cfg->keys, sha256, req.get_param_value("device"), req.get_param_value("expires"),
+        *cfg->keys->get(), sha256, req.get_param_value("device"), req.get_param_value("expires"),
         req.get_param_value("kid"), req.get_param_value("sig"), cfg->now_s());
     if (verdict != UrlVerdict::ok) {
       write_problem(res, 403, std::string("firmware URL refused: ") + url_verdict_name(verdict));
@@ -53,12 +54,9 @@ void mount_firmware_routes(Routes& routes, FirmwareRouteConfig config) {
       return;
     }
     const std::int64_t size = st.st_size;
-    // httplib would apply Range itself; this route answers it (SPEC §7's
-    // 206 and 416), so the parsed ranges are dropped. The request is not
-    // const where httplib keeps it; only this route's view of it is.
-    const std::string range_header = req.get_header_value("Range");
-    const_cast<httplib::Request&>(req).ranges.clear();
-    const ByteRange range = parse_range(range_header, size);
+    // The listener renamed Range, so httplib neither refused a malformed
+    // one nor applies it: this route answers it (SPEC §7's 206 and 416).
+    const ByteRange range = parse_range(req.get_header_value(kRangeHeader), size);
     res.set_header("ETag", "\"" + sha256 + "\"");
     res.set_header("Accept-Ranges", "bytes");
     if (range.kind == ByteRange::Kind::unsatisfiable) {

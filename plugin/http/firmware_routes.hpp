@@ -7,6 +7,7 @@
 #pragma once
 
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -17,7 +18,7 @@ namespace rs1 {
 class Routes;
 
 struct FirmwareRouteConfig {
-  std::vector<SigningKey> keys;  // every key verifies
+  std::shared_ptr<const SigningKeySet> keys;  // every key verifies; replaced on rollover
   std::string data_dir;
   std::function<std::int64_t()> now_s;  // the clock (tests may set it)
 };

@@ -3,6 +3,9 @@
 #include <arpa/inet.h>
 #include <httplib.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -15,6 +18,7 @@
 #include <mutex>
 #include <set>
 #include <stdexcept>
+#include <string_view>
 #include <vector>
 
 #include "http/problem.hpp"
@@ -36,10 +40,31 @@
 // fails the read past a cap (the error handler then answers 431) or past one
 // deadline for the whole head (408), and admits at most N connections per
 // client address. Threads come from a pool that grows to a bound on demand.
+//
+// httplib also answers 416 by itself, before any route runs, to a Range
+// header it cannot parse ("bytes=abc", "bytes=5-2", another unit, a number
+// past 64 bits), where RFC 9110 §14.2 says to ignore a malformed one. So
+// ConnectionStream renames every Range header while the head is read
+// (kRangeHeader, same length, in place): httplib never sees one, and the
+// route that serves ranges parses it itself.
 
 namespace rs1 {
 
-void declare_options(OptionRegistry& r, HttpOptions& o) { r.host_port("http_listen", o.listen); }
+void declare_options(OptionRegistry& r, HttpOptions& o) {
+  r.host_port("http_listen", o.listen);
+  r.text("http_certfile", o.certfile);
+  r.text("http_keyfile", o.keyfile);
+}
+
+std::optional<HttpTls> tls_of(const HttpOptions& o) {
+  if (o.certfile.empty() != o.keyfile.empty()) {
+    throw OptionError(std::string("plugin_opt_") +
+                      (o.certfile.empty() ? "http_certfile" : "http_keyfile") +
+                      " is missing: HTTPS needs both http_certfile and http_keyfile");
+  }
+  if (o.certfile.empty()) return std::nullopt;
+  return HttpTls{o.certfile, o.keyfile};
+}
 namespace {
 
 using Clock = std::chrono::steady_clock;
@@ -138,6 +163,10 @@ class ThreadsOnDemand final : public httplib::TaskQueue {
   bool shutdown_ = false;
 };
 
+// "range:", the name rename_range() looks for at the start of a header line.
+constexpr std::string_view kRangeName = "range:";
+static_assert(sizeof kRangeHeader == 6, "kRangeHeader replaces \"Range\" in place");
+
 // One accepted connection as httplib reads and writes it. While a request
 // head is being read, every byte handed to httplib is counted: past the
 // caps, or past the head's deadline however the bytes are spaced, read()
@@ -146,8 +175,9 @@ class ConnectionStream final : public httplib::Stream {
  public:
   enum class Failure { none, head_too_large, head_timed_out };
 
-  ConnectionStream(int fd, std::string ip, int port, const HttpLimits& limits)
-      : fd_(fd), ip_(std::move(ip)), port_(port), limits_(limits) {}
+  // `ssl`: the connection's TLS session after its handshake, or null.
+  ConnectionStream(int fd, std::string ip, int port, const HttpLimits& limits, SSL* ssl = nullptr)
+      : fd_(fd), ip_(std::move(ip)), port_(port), limits_(limits), ssl_(ssl) {}
 
   void begin_request(Clock::time_point head_deadline) {
     in_head_ = true;
@@ -156,27 +186,47 @@ class ConnectionStream final : public httplib::Stream {
     deadline_ = head_deadline;
   }
   Failure failure() const { return failure_; }
-  bool has_buffered() const { return pos_ < end_; }
+  // Bytes read but not handed on yet, ours or TLS's.
+  bool has_buffered() const { return pos_ < end_ || (ssl_ && SSL_pending(ssl_) > 0); }
+  // A body was refused unread: close once the answer is out.
+  void close_after_answer() { close_after_ = true; }
+  bool closing_after_answer() const { return close_after_; }
 
   bool is_readable() const override { return has_buffered() || wait_for(fd_, POLLIN, read_wait()); }
   bool is_writable() const override { return wait_for(fd_, POLLOUT, limits_.write_timeout); }
 
+  // One read from the socket, through TLS when there is a session (whose
+  // own reads are bounded by the socket's SO_RCVTIMEO).
+  ssize_t receive(char* into, std::size_t size) {
+    if (ssl_) {
+      const int n = SSL_read(ssl_, into, static_cast<int>(std::min<std::size_t>(size, 1 << 30)));
+      if (n > 0) return n;
+      return SSL_get_error(ssl_, n) == SSL_ERROR_ZERO_RETURN ? 0 : -1;
+    }
+    ssize_t n;
+    do {
+      n = ::recv(fd_, into, size, 0);
+    } while (n < 0 && errno == EINTR);
+    return n;
+  }
+  bool wait_readable(std::chrono::milliseconds wait) const {
+    return (ssl_ && SSL_pending(ssl_) > 0) || wait_for(fd_, POLLIN, wait);
+  }
+
   ssize_t read(char* ptr, size_t size) override {
     if (size == 0) return 0;
     if (failure_ != Failure::none) return -1;
-    if (!has_buffered()) {
-      if (!wait_for(fd_, POLLIN, read_wait())) {
+    if (pos_ >= end_) {
+      if (!wait_readable(read_wait())) {
         if (in_head_) failure_ = Failure::head_timed_out;
         return -1;
       }
-      ssize_t n;
-      do {
-        n = ::recv(fd_, buf_, sizeof buf_, 0);
-      } while (n < 0 && errno == EINTR);
+      const ssize_t n = receive(buf_, sizeof buf_);
       if (n <= 0) return n;
       pos_ = 0;
       end_ = static_cast<std::size_t>(n);
     }
+    if (in_head_ && line_bytes_ == 0 && lines_ > 0 && !fill_line_start()) return -1;
     std::size_t n = std::min(size, end_ - pos_);
     if (in_head_ && !count_head(n)) return -1;
     std::memcpy(ptr, buf_ + pos_, n);
@@ -186,6 +236,10 @@ class ConnectionStream final : public httplib::Stream {
 
   ssize_t write(const char* ptr, size_t size) override {
     if (!is_writable()) return -1;
+    if (ssl_) {  // all of it or nothing, bounded by the socket's SO_SNDTIMEO
+      const int n = SSL_write(ssl_, ptr, static_cast<int>(std::min<std::size_t>(size, 1 << 30)));
+      return n > 0 ? n : -1;
+    }
     ssize_t n;
     do {
       n = ::send(fd_, ptr, size, MSG_NOSIGNAL);
@@ -213,10 +267,49 @@ class ConnectionStream final : public httplib::Stream {
     return left.count() > 0 ? left : std::chrono::milliseconds(0);
   }
 
+  // A header line starts at pos_: its first bytes are read before any of
+  // it is handed on, so count_head sees its name whole.
+  bool fill_line_start() {
+    while (end_ - pos_ < kRangeName.size() &&
+           std::memchr(buf_ + pos_, '\n', end_ - pos_) == nullptr) {
+      std::memmove(buf_, buf_ + pos_, end_ - pos_);
+      end_ -= pos_;
+      pos_ = 0;
+      if (!wait_readable(read_wait())) {
+        failure_ = Failure::head_timed_out;
+        return false;
+      }
+      const ssize_t n = receive(buf_ + end_, sizeof buf_ - end_);
+      if (n <= 0) return true;  // httplib reads what there is, then the end
+      end_ += static_cast<std::size_t>(n);
+    }
+    return true;
+  }
+
+  // The header line starting at buf_[at]: a Range header is renamed (see
+  // kRangeHeader). False when its name is not all buffered yet.
+  bool rename_range(std::size_t at) {
+    const std::size_t avail = end_ - at;
+    if (avail < kRangeName.size()) return std::memchr(buf_ + at, '\n', avail) != nullptr;
+    for (std::size_t i = 0; i < kRangeName.size(); ++i) {
+      const char c = buf_[at + i];
+      if ((c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c) != kRangeName[i]) {
+        return true;
+      }
+    }
+    std::memcpy(buf_ + at, kRangeHeader, kRangeName.size() - 1);
+    return true;
+  }
+
   // Counts the next `n` buffered bytes as head bytes; shortens `n` to end
-  // at the blank line that ends the head. False past a cap.
+  // at the blank line that ends the head, or before a header line whose
+  // name is not all buffered yet. False past a cap.
   bool count_head(std::size_t& n) {
     for (std::size_t i = 0; i < n; ++i) {
+      if (line_bytes_ == 0 && lines_ > 0 && !rename_range(pos_ + i)) {
+        n = i;  // i > 0: read() filled the line start at pos_
+        return true;
+      }
       const char c = buf_[pos_ + i];
       ++head_bytes_;
       ++line_bytes_;
@@ -253,18 +346,26 @@ class ConnectionStream final : public httplib::Stream {
   char last_ = 0;
   Clock::time_point deadline_{};
   Failure failure_ = Failure::none;
+  bool close_after_ = false;
+  SSL* const ssl_;
 };
 
 // The connection the calling worker thread is serving, for the error
 // handler (httplib hands it the request and response only).
-thread_local const ConnectionStream* t_connection = nullptr;
+thread_local ConnectionStream* t_connection = nullptr;
 
 }  // namespace
 
+void close_connection_after_answer(httplib::Response& res) {
+  res.set_header("Connection", "close");
+  if (t_connection) t_connection->close_after_answer();
+}
+
+
 class HttpServerImpl final : public httplib::Server {
  public:
-  HttpServerImpl(const HttpLimits& limits, const Routes& routes, LogSink log)
-      : limits_(limits), routes_(routes), log_(std::move(log)) {
+  HttpServerImpl(const HttpLimits& limits, const Routes& routes, LogSink log, SSL_CTX* tls)
+      : limits_(limits), routes_(routes), log_(std::move(log)), tls_(tls) {
     const std::size_t threads = limits_.max_threads;
     new_task_queue = [threads] { return new ThreadsOnDemand(threads); };
     auto seconds = [](std::chrono::milliseconds d) {
@@ -312,20 +413,53 @@ class HttpServerImpl final : public httplib::Server {
 
  private:
   bool process_and_close_socket(socket_t sock) override {
+    // An answer goes out as headers, then body: without this, Nagle holds
+    // the body back until the client's delayed ACK of the headers (40 ms).
+    const int one = 1;
+    ::setsockopt(sock, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     std::string ip;
     int port = 0;
     peer_of(sock, ip, port);
     bool ret = false;
     if (admit(sock, ip)) {
-      ConnectionStream conn(sock, ip, port, limits_);
-      t_connection = &conn;
-      ret = serve(conn);
-      t_connection = nullptr;
+      SSL* ssl = tls_ ? handshake(sock) : nullptr;
+      if (!tls_ || ssl) {
+        ConnectionStream conn(sock, ip, port, limits_, ssl);
+        t_connection = &conn;
+        ret = serve(conn);
+        t_connection = nullptr;
+      }
+      if (ssl) {
+        SSL_shutdown(ssl);  // close_notify; the peer's answer is not awaited
+        SSL_free(ssl);
+      }
       release(sock, ip);
     }
     ::shutdown(sock, SHUT_RDWR);
     ::close(sock);
     return ret;
+  }
+
+  // The TLS handshake within the head timeout, then each TLS read and
+  // write bounded like the plain ones. Null when it fails (the client
+  // spoke plain HTTP, an old protocol, or nothing).
+  SSL* handshake(int sock) {
+    auto set_timeout = [sock](int option, std::chrono::milliseconds d) {
+      timeval tv{static_cast<time_t>(d.count() / 1000),
+                 static_cast<suseconds_t>((d.count() % 1000) * 1000)};
+      ::setsockopt(sock, SOL_SOCKET, option, &tv, sizeof tv);
+    };
+    set_timeout(SO_RCVTIMEO, limits_.head_timeout);
+    set_timeout(SO_SNDTIMEO, limits_.write_timeout);
+    SSL* ssl = SSL_new(tls_);
+    if (!ssl) return nullptr;
+    if (SSL_set_fd(ssl, sock) != 1 || SSL_accept(ssl) != 1) {
+      ERR_clear_error();
+      SSL_free(ssl);
+      return nullptr;
+    }
+    set_timeout(SO_RCVTIMEO, limits_.read_timeout);
+    return ssl;
   }
 
   // httplib's keep-alive loop, with a fresh head deadline per request.
@@ -339,7 +473,7 @@ class HttpServerImpl final : public httplib::Server {
       conn.begin_request(Clock::now() + limits_.head_timeout);
       bool closed = false;
       ret = process_request(conn, left == 1, closed, nullptr);
-      if (conn.failure() != ConnectionStream::Failure::none) {
+      if (conn.failure() != ConnectionStream::Failure::none || conn.closing_after_answer()) {
         linger(conn.socket());
         return false;
       }
@@ -443,15 +577,53 @@ class HttpServerImpl final : public httplib::Server {
   const HttpLimits limits_;
   const Routes& routes_;
   LogSink log_;
+  SSL_CTX* const tls_;  // owned by the listener; null: plain HTTP
   std::mutex mu_;
   std::map<std::string, std::size_t> per_address_;
   std::set<int> open_;
   bool stopping_ = false;
 };
 
-HttpListener::HttpListener(const HostPort& where, LogSink log, HttpLimits limits)
+namespace {
+
+// TLS 1.2 and 1.3 with the MQTT listener's suites (broker-config/*.conf).
+SSL_CTX* make_tls_context(const HttpTls& tls) {
+  auto fail = [](const std::string& what) {
+    unsigned long e = ERR_get_error();
+    char text[256] = "";
+    if (e) ERR_error_string_n(e, text, sizeof text);
+    ERR_clear_error();
+    throw std::runtime_error(what + (e ? std::string(": ") + text : std::string()));
+  };
+  SSL_CTX* ctx = SSL_CTX_new(TLS_server_method());
+  if (!ctx) fail("cannot set up TLS");
+  std::unique_ptr<SSL_CTX, decltype(&SSL_CTX_free)> owned(ctx, SSL_CTX_free);
+  SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+  SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION |
+                               SSL_OP_CIPHER_SERVER_PREFERENCE);
+  if (SSL_CTX_set_cipher_list(ctx, kTlsCiphers) != 1 ||
+      SSL_CTX_set_ciphersuites(ctx, kTlsCiphersuites) != 1) {
+    fail("cannot set the TLS cipher suites");
+  }
+  if (SSL_CTX_use_certificate_chain_file(ctx, tls.certfile.c_str()) != 1) {
+    fail("http_certfile " + tls.certfile + ": cannot load the certificate");
+  }
+  if (SSL_CTX_use_PrivateKey_file(ctx, tls.keyfile.c_str(), SSL_FILETYPE_PEM) != 1) {
+    fail("http_keyfile " + tls.keyfile + ": cannot load the key");
+  }
+  if (SSL_CTX_check_private_key(ctx) != 1) {
+    fail("http_keyfile " + tls.keyfile + " does not match http_certfile " + tls.certfile);
+  }
+  return owned.release();
+}
+
+}  // namespace
+
+HttpListener::HttpListener(const HostPort& where, LogSink log, HttpLimits limits,
+                           std::optional<HttpTls> tls)
     : routes_(std::make_unique<Routes>()),
-      server_(std::make_unique<HttpServerImpl>(limits, *routes_, std::move(log))) {
+      tls_(tls ? make_tls_context(*tls) : nullptr),
+      server_(std::make_unique<HttpServerImpl>(limits, *routes_, std::move(log), tls_)) {
   if (where.port == 0) {
     port_ = server_->bind_to_any_port(where.host);
   } else if (server_->bind_to_port(where.host, where.port)) {
@@ -467,11 +639,13 @@ HttpListener::HttpListener(const HostPort& where, LogSink log, HttpLimits limits
 HttpListener::~HttpListener() {
   if (!thread_.joinable()) {
     server_->close_unused_socket();
-    return;
+  } else {
+    server_->stop_listening();
+    server_->cut_off_connections();
+    thread_.join();
   }
-  server_->stop_listening();
-  server_->cut_off_connections();
-  thread_.join();
+  server_.reset();
+  if (tls_) SSL_CTX_free(tls_);
 }
 
 Routes& HttpListener::routes() { return *routes_; }

@@ -2,7 +2,7 @@
 // that owns its limits (threads, timeouts, request-head size, connections per
 // client address) and writes every error as RFC 9457 problem+json, plus the
 // route registry each module mounts its routes on (/metrics and /healthz in
-// ops_routes.hpp; firmware and the Device API later). It runs on its own
+// ops_routes.hpp, /firmware in firmware_routes.hpp). It runs on its own
 // threads and never calls into the broker.
 #pragma once
 
@@ -16,16 +16,47 @@
 #include "core/log.hpp"
 #include "core/options.hpp"
 
+namespace httplib {
+struct Response;
+}
+struct ssl_ctx_st;
+
 namespace rs1 {
 
 class Routes;
 class HttpServerImpl;
 
+// The listener hands a request's Range header to the routes under this
+// name, never as "Range" (see http_listener.cpp): httplib would answer a
+// malformed one 416 itself. A route that serves ranges reads this header.
+inline constexpr char kRangeHeader[] = "X-Rng";
+
+// From a route or stage, on the listener thread serving the request: the
+// answer closes the connection (a body refused before it was read would
+// otherwise be taken for the next request); what the client still sends is
+// read and dropped for a moment first, so the answer is not lost to a reset.
+void close_connection_after_answer(httplib::Response& res);
+
 // The listener's plugin option (SPEC §3).
 struct HttpOptions {
   std::optional<HostPort> listen;  // http_listen; unset: no listener
+  std::string certfile, keyfile;   // http_certfile, http_keyfile: both or neither
 };
 void declare_options(OptionRegistry& registry, HttpOptions& options);
+
+// HTTPS: a PEM certificate (chain) and its key.
+struct HttpTls {
+  std::string certfile, keyfile;
+};
+// The listener's TLS from its options; throws OptionError for one without
+// the other.
+std::optional<HttpTls> tls_of(const HttpOptions& options);
+// The MQTT listener's suites (broker-config/production.conf): TLS 1.2 with
+// ECDHE and AEAD only, and TLS 1.3's.
+inline constexpr char kTlsCiphers[] =
+    "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305";
+inline constexpr char kTlsCiphersuites[] =
+    "TLS_AES_256_GCM_SHA384:TLS_AES_128_GCM_SHA256:TLS_CHACHA20_POLY1305_SHA256";
 
 struct HttpLimits {
   // Worker threads, started as connections need them. Each connection has
@@ -56,7 +87,10 @@ class HttpListener {
  public:
   // Binds now (throws std::runtime_error naming the address on failure);
   // serves from start(). `log` (any thread) hears of handlers that throw.
-  explicit HttpListener(const HostPort& where, LogSink log = {}, HttpLimits limits = {});
+  // With `tls`, it speaks only HTTPS (TLS 1.2+); a certificate or key that
+  // cannot be loaded throws, naming the file.
+  explicit HttpListener(const HostPort& where, LogSink log = {}, HttpLimits limits = {},
+                        std::optional<HttpTls> tls = std::nullopt);
   // Stops accepting, cuts off connections still open, joins every thread.
   ~HttpListener();
   HttpListener(const HttpListener&) = delete;
@@ -71,6 +105,7 @@ class HttpListener {
 
  private:
   std::unique_ptr<Routes> routes_;
+  ssl_ctx_st* tls_ = nullptr;  // SSL_CTX; freed after the server
   std::unique_ptr<HttpServerImpl> server_;
   std::thread thread_;
   int port_ = 0;

@@ -3,7 +3,17 @@
 namespace rs1 {
 
 Routes& Routes::add(const char* method, const std::string& pattern, Handler handler) {
-  routes_.push_back(Route{method, pattern, std::regex(pattern), std::move(handler)});
+  routes_.push_back(Route{method, pattern, std::regex(pattern), std::move(handler), {}});
+  return *this;
+}
+
+Routes& Routes::post_streamed(const std::string& pattern, ReaderHandler reader) {
+  routes_.push_back(Route{"POST", pattern, std::regex(pattern), {}, std::move(reader)});
+  return *this;
+}
+
+Routes& Routes::before(Before stage) {
+  before_.push_back(std::move(stage));
   return *this;
 }
 
@@ -42,8 +52,19 @@ std::string Routes::allowed_methods(const std::string& path) const {
 }
 
 void Routes::mount(httplib::Server& server) const {
+  if (!before_.empty()) {
+    server.set_pre_routing_handler(
+        [stages = before_](const httplib::Request& req, httplib::Response& res) {
+          for (const auto& stage : stages) {
+            if (stage(req, res)) return httplib::Server::HandlerResponse::Handled;
+          }
+          return httplib::Server::HandlerResponse::Unhandled;
+        });
+  }
   for (const auto& r : routes_) {
-    if (r.method == "GET")
+    if (r.reader)
+      server.Post(r.pattern, r.reader);
+    else if (r.method == "GET")
       server.Get(r.pattern, r.handler);
     else if (r.method == "POST")
       server.Post(r.pattern, r.handler);

@@ -24,6 +24,13 @@ class Routes {
   Routes& put(const std::string& pattern, Handler handler);
   Routes& patch(const std::string& pattern, Handler handler);
   Routes& del(const std::string& pattern, Handler handler);
+  // A POST whose handler reads the body itself, as it arrives.
+  using ReaderHandler = httplib::Server::HandlerWithContentReader;
+  Routes& post_streamed(const std::string& pattern, ReaderHandler handler);
+  // Runs before routing, before any body is read; answers the request
+  // itself when it returns true (the Device API's stage).
+  using Before = std::function<bool(const httplib::Request&, httplib::Response&)>;
+  Routes& before(Before stage);
 
   // The methods some route has for `path` ("GET, POST"), empty for none.
   std::string allowed_methods(const std::string& path) const;
@@ -37,10 +44,12 @@ class Routes {
     std::string pattern;
     std::regex regex;
     Handler handler;
+    ReaderHandler reader;
   };
   Routes& add(const char* method, const std::string& pattern, Handler handler);
 
   std::vector<Route> routes_;
+  std::vector<Before> before_;
 };
 
 }  // namespace rs1

@@ -6,6 +6,7 @@
 #include <utility>
 #include <vector>
 
+#include "api/api_options.hpp"
 #include "features/devices/device_options.hpp"
 #include "features/ops/ops_options.hpp"
 #include "features/ota/ota_options.hpp"
@@ -22,6 +23,7 @@ struct Options {
   HttpOptions http;
   OtaOptions ota;
   OpsOptions ops;
+  ApiOptions api;
 };
 
 // Options in the order mosquitto.conf gave them (plugin_opt_NAME VALUE, the

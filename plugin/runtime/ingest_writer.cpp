@@ -113,7 +113,8 @@ IngestMetrics::IngestMetrics(MetricRegistry& r)
           "kind", lost_labels())),
       events_dropped(r.counter_family(
           "rs1_ingest_events_dropped_total",
-          "Security events and diag records dropped because too many were waiting for the writer.",
+          "Security events, diag records and zone acknowledgements dropped because too many were "
+          "waiting for the writer.",
           "kind", {"security_event", "diag_sent", "zone_ack"})) {}
 
 // What one batch came to: written, or lost and why.

@@ -71,7 +71,7 @@ class IngestWriter {
     std::chrono::milliseconds flush_interval{100};
     std::size_t queue_max = 200000;  // telemetry rows and state updates waiting
     std::size_t queue_max_bytes = std::size_t{256} << 20;  // their payload, metric and state text
-    std::size_t events_max = 10000;  // security events and diag records waiting
+    std::size_t events_max = 10000;  // security events, diag records and zone acks waiting
     std::size_t batch_max = 10000;   // items in one transaction
     std::chrono::milliseconds retry_max{2000};
     std::chrono::milliseconds shutdown_grace{10000};  // retrying a failing disk at stop

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <iterator>
 #include <thread>
 
 namespace rs1 {
@@ -64,12 +65,51 @@ ArchiveResult archive_old_rows(Database& db, const OpsJobContext& ctx, std::int6
   }
 
   const std::int64_t cutoff = archive_cutoff_ms(now_ms, ctx.hot_days, ops.aggregated_through_ms());
+
+  // The fast path: the table's head in rowid order (the order rows came in),
+  // so each chunk's delete empties whole table pages. A chunk grows while its
+  // delete holds the write lock briefly and shrinks when it takes longer:
+  // the ingest writer never waits for more than a fraction of a flush window.
+  std::size_t rows_per_chunk = std::min<std::size_t>(chunk_rows, 5000);
+  while (!ctx.stopping()) {
+    std::vector<ArchiveRow> rows = ops.archive_head(cutoff, rows_per_chunk);
+    if (rows.empty()) break;
+    const std::int64_t first = rows.front().rowid;
+    const std::int64_t last = rows.back().rowid;
+    const std::int64_t day = day_floor(rows.front().received_at_ms);
+    const std::size_t taken = rows.size();
+    // Rows of a deleted device go without a line.
+    rows.erase(std::remove_if(rows.begin(), rows.end(),
+                              [](const ArchiveRow& r) { return r.device_id.empty(); }),
+               rows.end());
+    if (!rows.empty()) {
+      const std::string rel = archive_relative_path(day);
+      const std::string path = root + "/" + rel;
+      ops.set_archive_pending(ArchivePending{rel, file_size_or_zero(path)});
+      append_archive_member(path, rows);
+      if (hook) hook(rel);
+    }
+    auto started = SteadyClock::now();
+    ops.delete_archived_range(first, last, day, std::min(day + kOpsDayMs, cutoff));
+    const auto held = SteadyClock::now() - started;
+    result.rows += rows.size();
+    ++result.chunks;
+    if (held < std::chrono::milliseconds(20) && taken == rows_per_chunk) {
+      rows_per_chunk = std::min(chunk_rows, rows_per_chunk * 2);
+    } else if (held > std::chrono::milliseconds(40)) {
+      rows_per_chunk =
+          std::max<std::size_t>(std::min<std::size_t>(chunk_rows, 500), rows_per_chunk / 2);
+    }
+    yield_after(held);
+  }
+
+  // Old rows behind newer ones (a day's late rows): by device and time.
   while (!ctx.stopping()) {
     auto oldest = ops.oldest_telemetry_ms();
     if (!oldest || *oldest >= cutoff) break;
     const std::int64_t day = day_floor(*oldest);
-    std::vector<ArchiveRow> rows =
-        ops.archive_chunk(day, std::min(day + kOpsDayMs, cutoff), chunk_rows);
+    std::vector<ArchiveRow> rows = ops.archive_chunk(day, std::min(day + kOpsDayMs, cutoff),
+                                                     std::min<std::size_t>(chunk_rows, 5000));
     if (rows.empty()) break;
     const std::string rel = archive_relative_path(day);
     const std::string path = root + "/" + rel;
@@ -148,6 +188,30 @@ std::optional<std::int64_t> newest_backup_ms(const std::string& data_dir) {
     if (!newest || b.mtime * 1000 > *newest) newest = b.mtime * 1000;
   }
   return newest;
+}
+
+std::vector<TelemetryRecord> query_telemetry_with_archive(Database& db, const std::string& data_dir,
+                                                          const TelemetryQuery& query) {
+  std::vector<TelemetryRecord> rows = db.telemetry().query(query);
+  if (!query.since_ms) return rows;
+  std::vector<TelemetryRecord> archived;
+  read_archive(data_dir, query.since_ms, query.until_ms, [&](TelemetryRecord&& r) {
+    if (r.received_at_ms < *query.since_ms) return true;
+    if (query.until_ms && r.received_at_ms > *query.until_ms) return true;
+    if (query.device_id && r.device_id != *query.device_id) return true;
+    if (query.metric && r.metric != *query.metric) return true;
+    archived.push_back(std::move(r));
+    return true;
+  });
+  if (archived.empty()) return rows;
+  rows.insert(rows.begin(), std::make_move_iterator(archived.begin()),
+              std::make_move_iterator(archived.end()));
+  std::stable_sort(rows.begin(), rows.end(), [](const auto& a, const auto& b) {
+    return a.received_at_ms < b.received_at_ms;
+  });
+  if (rows.size() > static_cast<std::size_t>(query.limit))
+    rows.resize(static_cast<std::size_t>(query.limit));
+  return rows;
 }
 
 }  // namespace rs1

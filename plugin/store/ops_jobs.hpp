@@ -41,15 +41,23 @@ struct ArchiveResult {
 // rows are deleted; a throw there is a crash between the two steps.
 using ArchiveStepHook = std::function<void(const std::string& file)>;
 // Moves raw rows older than hot_days (and aggregated) to the day files, in
-// chunks of `chunk_rows`; then deletes day files past the archive retention.
+// chunks of at most `chunk_rows` (sized by how long their delete holds the
+// write lock); then deletes day files past the archive retention.
 ArchiveResult archive_old_rows(Database& db, const OpsJobContext& ctx, std::int64_t now_ms,
-                               std::size_t chunk_rows = 2000, const ArchiveStepHook& hook = {});
+                               std::size_t chunk_rows = 50000, const ArchiveStepHook& hook = {});
 
 // Reads the archive day files that may hold rows of the window, oldest day
 // first, each row through `visit` (false: stop).
 void read_archive(const std::string& data_dir, std::optional<std::int64_t> since_ms,
                   std::optional<std::int64_t> until_ms,
                   const std::function<bool(TelemetryRecord&&)>& visit);
+
+// `telemetry query` (SPEC §8) and the Device API's telemetry: the stored rows
+// of `query`, and with a `since_ms` the archived ones of the window too (a
+// row is in exactly one of the two), merged oldest first, at most
+// query.limit.
+std::vector<TelemetryRecord> query_telemetry_with_archive(Database& db, const std::string& data_dir,
+                                                          const TelemetryQuery& query);
 
 struct BackupResult {
   std::string file;  // full path

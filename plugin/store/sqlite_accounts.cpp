@@ -60,4 +60,33 @@ std::optional<AccountCredentials> Accounts::find_credentials(const std::string& 
   return account_of(q);
 }
 
+void Accounts::add_session(const ApiSession& s) {
+  Transaction tx(c_);
+  c_.query("DELETE FROM api_sessions WHERE expires_at < ?1").bind(1, s.issued_at).run();
+  // The account must still be there: a login racing its deletion gets no
+  // session (the foreign key refuses the row as a conflict).
+  c_.query("INSERT INTO api_sessions (jti, username, issued_at, expires_at) "
+           "VALUES (?1, ?2, ?3, ?4)")
+      .bind(1, s.jti)
+      .bind(2, s.username)
+      .bind(3, s.issued_at)
+      .bind(4, s.expires_at)
+      .run();
+  tx.commit();
+}
+
+std::optional<ApiSession> Accounts::find_session(const std::string& jti, std::int64_t now_s) {
+  Query q = c_.query(
+      "SELECT s.jti, s.username, a.role, s.issued_at, s.expires_at FROM api_sessions s "
+      "JOIN accounts a ON a.username = s.username WHERE s.jti = ?1 AND s.expires_at > ?2");
+  q.bind(1, jti).bind(2, now_s);
+  if (!q.step()) return std::nullopt;
+  return ApiSession{q.text(0), q.text(1), role_from_name(q.text(2)), q.integer(3), q.integer(4)};
+}
+
+bool Accounts::remove_session(const std::string& jti) {
+  c_.query("DELETE FROM api_sessions WHERE jti = ?1").bind(1, jti).run();
+  return c_.changes() > 0;
+}
+
 }  // namespace rs1::sqlite

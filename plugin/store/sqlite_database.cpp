@@ -44,7 +44,9 @@ class SqliteDatabase final : public Database {
     c_.exec("PRAGMA synchronous=FULL");
     if (tuning == SqliteTuning::ingest) {
       c_.exec("PRAGMA cache_size=-65536");
-      c_.exec("PRAGMA wal_autocheckpoint=10000");
+      // Never inside the writer's commits: the broker's checkpoint job copies
+      // the WAL back every second on a connection of its own (broker/ops.cpp).
+      c_.exec("PRAGMA wal_autocheckpoint=0");
       c_.exec("PRAGMA journal_size_limit=67108864");
     }
   }

@@ -3,6 +3,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <thread>
+
 namespace rs1::sqlite {
 
 StoreError::Kind kind_of(int rc) {
@@ -35,7 +37,8 @@ Connection::Connection(const std::string& path, int busy_timeout_ms) {
   db_.reset(raw);
   if (rc != SQLITE_OK) throw_error(raw, rc, "cannot open database " + path);
   sqlite3_extended_result_codes(db_.get(), 1);
-  sqlite3_busy_timeout(db_.get(), busy_timeout_ms);
+  busy_timeout_ms_ = busy_timeout_ms;
+  sqlite3_busy_handler(db_.get(), &Connection::on_busy, this);
   // Taken right after the open: the name is resolved once, by the open. An
   // absolute name, so a later chdir (a daemon's) changes nothing.
   path_ = path;
@@ -49,6 +52,21 @@ Connection::Connection(const std::string& path, int busy_timeout_ms) {
     file_dev_ = static_cast<std::uint64_t>(st.st_dev);
     file_ino_ = static_cast<std::uint64_t>(st.st_ino);
   }
+}
+
+// SQLite's own busy timeout sleeps 1, 2, 5, 10, 15, 20, 25, 25, 25, 50, 50
+// and then 100 ms between tries, so a waiter may try again up to 100 ms after
+// the lock was released (behind a lock held 240 ms: 88 ms late), and the
+// ingest writer waiting on a heartbeat's or rs1ctl's commit would overshoot
+// its flush window by that much. Trying again every millisecond keeps the
+// wait within a millisecond of the holder's commit.
+int Connection::on_busy(void* self, int tries) {
+  auto* c = static_cast<Connection*>(self);
+  const auto now = std::chrono::steady_clock::now();
+  if (tries == 0) c->busy_since_ = now;
+  if (now - c->busy_since_ >= std::chrono::milliseconds(c->busy_timeout_ms_)) return 0;
+  std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  return 1;
 }
 
 bool Connection::same_file() const {

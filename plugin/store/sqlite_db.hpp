@@ -5,6 +5,7 @@
 
 #include <sqlite3.h>
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -122,6 +123,8 @@ class Connection {
   const std::string& path() const { return path_; }
 
  private:
+  static int on_busy(void* self, int tries);
+
   struct Close {
     void operator()(sqlite3* db) const noexcept { sqlite3_close_v2(db); }
   };
@@ -134,6 +137,8 @@ class Connection {
   std::unique_ptr<sqlite3, Close> db_;
   std::unordered_map<std::string, StmtHandle> statements_;
   std::string path_;
+  int busy_timeout_ms_ = 0;
+  std::chrono::steady_clock::time_point busy_since_;
   bool has_file_id_ = false;
   std::uint64_t file_dev_ = 0;
   std::uint64_t file_ino_ = 0;

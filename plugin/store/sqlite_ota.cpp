@@ -264,34 +264,28 @@ void Rollouts::write_progress(Connection& c, const RolloutProgress& p) {
 
 void Rollouts::write_device(Connection& c, const RolloutDeviceRow& row) {
   const RolloutDevice& d = row.device;
-  c.query(
-       "UPDATE rollout_devices SET status = ?3, attempts = ?4, error = ?5, triggered_at = ?6, "
-       "reported_success = ?7, updated_at = ?8 WHERE rollout_id = ?1 AND device_id = ?2")
-      .bind(1, row.rollout_id)
-      .bind(2, d.device_id)
-      .bind(3, status_name(d.status))
-      .bind(4, std::int64_t{d.attempts})
-      .bind(5, d.error)
-      .bind(6, d.triggered_at)
-      .bind(7, std::int64_t{d.reported_success ? 1 : 0})
-      .bind(8, d.updated_at)
-      .run();
+  // Both statements take the same eight values, in the same places.
+  auto bind_row = [&](Query&& q) {
+    q.bind(1, row.rollout_id)
+        .bind(2, d.device_id)
+        .bind(3, status_name(d.status))
+        .bind(4, std::int64_t{d.attempts})
+        .bind(5, d.error)
+        .bind(6, d.triggered_at)
+        .bind(7, std::int64_t{d.reported_success ? 1 : 0})
+        .bind(8, d.updated_at)
+        .run();
+  };
+  bind_row(c.query(
+      "UPDATE rollout_devices SET status = ?3, attempts = ?4, error = ?5, triggered_at = ?6, "
+      "reported_success = ?7, updated_at = ?8 WHERE rollout_id = ?1 AND device_id = ?2"));
   if (c.changes() > 0) return;
   // A device the rollout took in while running: last in the order.
-  c.query(
-       "INSERT OR IGNORE INTO rollout_devices (rollout_id, device_id, position, status, attempts, "
-       "error, triggered_at, reported_success, updated_at) SELECT ?1, ?2, "
-       "coalesce(max(position), -1) + 1, ?3, ?4, ?5, ?6, ?7, ?8 FROM rollout_devices "
-       "WHERE rollout_id = ?1")
-      .bind(1, row.rollout_id)
-      .bind(2, d.device_id)
-      .bind(3, status_name(d.status))
-      .bind(4, std::int64_t{d.attempts})
-      .bind(5, d.error)
-      .bind(6, d.triggered_at)
-      .bind(7, std::int64_t{d.reported_success ? 1 : 0})
-      .bind(8, d.updated_at)
-      .run();
+  bind_row(c.query(
+      "INSERT OR IGNORE INTO rollout_devices (rollout_id, device_id, position, status, attempts, "
+      "error, triggered_at, reported_success, updated_at) SELECT ?1, ?2, "
+      "coalesce(max(position), -1) + 1, ?3, ?4, ?5, ?6, ?7, ?8 FROM rollout_devices "
+      "WHERE rollout_id = ?1"));
 }
 
 }  // namespace rs1::sqlite

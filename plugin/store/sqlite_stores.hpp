@@ -13,6 +13,8 @@ class Devices final : public DeviceStore {
   void add(const std::vector<NewDevice>& devices, std::int64_t now_s) override;
   std::vector<DeviceRecord> list() override;
   std::optional<DeviceRecord> get(const std::string& device_id) override;
+  std::vector<DeviceRecord> page(const DevicePageQuery& q) override;
+  FleetCounts fleet_counts() override;
   bool set_status(const std::string& device_id, const std::string& status) override;
   bool remove(const std::string& device_id) override;
   std::vector<DeviceCredentials> load_credentials() override;
@@ -22,9 +24,16 @@ class Devices final : public DeviceStore {
   static constexpr std::size_t kDeleteChunkRows = 5000;
 
  private:
-  void delete_telemetry_of(std::int64_t device_ref);
   Connection& c_;
 };
+
+// Deletes the telemetry of one device_ref in chunks of kDeleteChunkRows
+// with a pause after each; returns the rows deleted.
+std::size_t delete_rows_of(Connection& c, std::int64_t device_ref);
+// Deletes, the same way, the telemetry and hourly aggregates of every
+// device_ref whose device is gone (an interrupted delete, rows queued for a
+// device as it was deleted); returns the rows deleted.
+std::size_t sweep_deleted_devices(Connection& c);
 
 class Accounts final : public AccountStore {
  public:
@@ -35,6 +44,9 @@ class Accounts final : public AccountStore {
   bool remove(const std::string& username) override;
   std::vector<AccountCredentials> load_credentials() override;
   std::optional<AccountCredentials> find_credentials(const std::string& username) override;
+  void add_session(const ApiSession& s) override;
+  std::optional<ApiSession> find_session(const std::string& jti, std::int64_t now_s) override;
+  bool remove_session(const std::string& jti) override;
 
  private:
   Connection& c_;
@@ -82,6 +94,8 @@ class Zones final : public ZoneStore {
   explicit Zones(Connection& c) : c_(c) {}
   ZoneVersion add_version(const std::string& device_id, const std::string& config,
                           std::int64_t now_s) override;
+  std::optional<ZoneVersion> add_version_if(const std::string& device_id, std::int64_t expected,
+                                            const std::string& config, std::int64_t now_s) override;
   ZoneVersion roll_back(const std::string& device_id, std::int64_t version,
                         std::int64_t now_s) override;
   std::optional<ZoneSummary> summary(const std::string& device_id) override;
@@ -159,6 +173,9 @@ class Ops final : public OpsStore {
   std::size_t delete_hourly_before(std::int64_t before_s, std::size_t max_rows) override;
   std::vector<ArchiveRow> archive_chunk(std::int64_t from_ms, std::int64_t before_ms,
                                         std::size_t max_rows) override;
+  std::vector<ArchiveRow> archive_head(std::int64_t before_ms, std::size_t max_rows) override;
+  std::size_t delete_archived_range(std::int64_t first_rowid, std::int64_t last_rowid,
+                                    std::int64_t from_ms, std::int64_t before_ms) override;
   std::optional<ArchivePending> archive_pending() override;
   void set_archive_pending(const ArchivePending& p) override;
   void delete_archived(const std::vector<std::int64_t>& rowids) override;
@@ -167,7 +184,9 @@ class Ops final : public OpsStore {
   std::optional<Heartbeat> heartbeat() override;
   void record_job(const std::string& job, const std::string& error, std::int64_t now_ms) override;
   std::optional<std::string> job_error(const std::string& job) override;
+  void checkpoint() override;
   void copy_to(const std::string& dest_path, const CopyPacing& pacing) override;
+  std::size_t sweep_deleted_devices() override;
 
  private:
   std::optional<std::string> state(const std::string& key);

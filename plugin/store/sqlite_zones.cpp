@@ -82,6 +82,17 @@ ZoneVersion Zones::add_version(const std::string& device_id, const std::string& 
   return v;
 }
 
+std::optional<ZoneVersion> Zones::add_version_if(const std::string& device_id,
+                                                 std::int64_t expected, const std::string& config,
+                                                 std::int64_t now_s) {
+  Transaction tx(c_);
+  if (!device_exists(c_, device_id)) throw no_device(device_id);
+  if (desired_of(c_, device_id).value_or(0) != expected) return std::nullopt;
+  ZoneVersion v = store_next(c_, device_id, config, std::nullopt, now_s);
+  tx.commit();
+  return v;
+}
+
 ZoneVersion Zones::roll_back(const std::string& device_id, std::int64_t version,
                              std::int64_t now_s) {
   Transaction tx(c_);

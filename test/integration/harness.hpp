@@ -34,7 +34,7 @@ namespace rs1::it {
 using namespace std::chrono_literals;
 using Millis = std::chrono::milliseconds;
 
-// Set by the Catch listener in main.cpp when an assertion of the running test
+// Set by the Catch listener in failure_listener.cpp when an assertion of the running test
 // fails; BrokerRunner then keeps its directory and prints the broker log.
 bool& current_test_failed();
 
@@ -64,6 +64,9 @@ struct BrokerConfig {
   std::optional<rlim_t> file_size_limit;
   // As in broker-config/: a full device payload plus topic and headers.
   std::size_t max_packet_size = 69632;
+  // NAME=VALUE for mosquitto's environment; LD_PRELOAD=… is appended to the
+  // sanitizer runtime's, if any (e.g. libfaketime, to speed up its clock).
+  std::vector<std::string> environment;
 };
 
 // A configuration with just these plugin options.
@@ -307,8 +310,10 @@ bool writer_barrier(MqttClient& device_client, Fleet& fleet, const std::string& 
 void expect_startup_failure(BrokerRunner& broker, const std::vector<std::string>& expected);
 
 // For a broker started with a BrokerConfig::file_size_limit: publishes 1 kB
-// telemetry rows as `device_id` until the broker logs `database write
-// failed`. Returns how many rows it published (all accepted).
+// telemetry rows as `device_id` until the broker's writes fail and stay
+// failing: a checkpoint can free the WAL while the database file still has
+// room, and the writer recovers, so it fills on until both are at the limit.
+// Returns how many rows it published (all accepted).
 std::size_t fill_until_writes_fail(BrokerRunner& broker, Fleet& fleet, MqttClient& device_client,
                                    const std::string& device_id);
 

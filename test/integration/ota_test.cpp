@@ -1,16 +1,25 @@
 // SPEC §7 OTA against a real broker with its HTTP listener: firmware added
 // with rs1ctl, signed downloads (200, 206, 416, 403 for tampered, expired,
-// other-device and unknown-key URLs, 404), key rollover, the key file's
-// checks at start, and staged rollouts driven through rs1ctl and the change
-// feed against devices that follow the trigger: download over real HTTP,
-// check the sha256, report.
+// other-device and unknown-key URLs, 404, malformed Range ignored), key
+// rollover while the broker runs, the key file's checks at start, and
+// staged rollouts driven through rs1ctl and the change feed against devices
+// that follow the trigger: download over real HTTP, check the sha256,
+// report; `--all` across a restart; devices deleted while the broker runs
+// and while it is down; timeout and retry on a sped-up clock.
+#include <arpa/inet.h>
 #include <httplib.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <catch2/catch.hpp>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
+#include <thread>
 
 #include "core/identity.hpp"
 #include "features/ota/signing.hpp"
@@ -44,6 +53,13 @@ void write_file(const std::string& path, const std::string& text, mode_t mode = 
   chmod(path.c_str(), mode);
 }
 
+// As an operator rolls a key over: a new file renamed over the old one, so
+// the broker never reads one half written.
+void replace_file(const std::string& path, const std::string& text) {
+  write_file(path + ".new", text, 0600);
+  REQUIRE(std::rename((path + ".new").c_str(), path.c_str()) == 0);
+}
+
 // An image of `size` bytes that is not the same byte over and over.
 std::string image_of(std::size_t size, char seed) {
   std::string s(size, '\0');
@@ -55,14 +71,16 @@ struct OtaBroker {
   int http_port = free_port();
   BrokerRunner broker;
   Fleet fleet;
-  explicit OtaBroker(std::vector<std::pair<std::string, std::string>> more = {})
-      : broker(config(http_port, more)), fleet(broker.db_path()) {}
-  static BrokerConfig config(int port,
-                             const std::vector<std::pair<std::string, std::string>>& more) {
+  explicit OtaBroker(std::vector<std::pair<std::string, std::string>> more = {},
+                     std::vector<std::string> environment = {})
+      : broker(config(http_port, more, std::move(environment))), fleet(broker.db_path()) {}
+  static BrokerConfig config(int port, const std::vector<std::pair<std::string, std::string>>& more,
+                             std::vector<std::string> environment) {
     BrokerConfig c = opts({{"http_listen", "127.0.0.1:" + std::to_string(port)},
                            {"ota_base_url", "http://127.0.0.1:" + std::to_string(port)},
                            {"ingest_flush_ms", "20"}});
     c.plugin_options.insert(c.plugin_options.end(), more.begin(), more.end());
+    c.environment = std::move(environment);
     return c;
   }
   std::string key_file() const { return broker.dir() + "/signing.key"; }
@@ -85,6 +103,44 @@ struct OtaBroker {
     return c.Get(path.c_str(), headers);
   }
 };
+
+// GET `path` with `Range: <range>` on a raw connection, the head sent in
+// two segments split inside the header's name; the body of the answer.
+std::string split_range_request(int port, const std::string& path, const std::string& range) {
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  REQUIRE(fd >= 0);
+  sockaddr_in to{};
+  to.sin_family = AF_INET;
+  to.sin_port = htons(static_cast<std::uint16_t>(port));
+  ::inet_pton(AF_INET, "127.0.0.1", &to.sin_addr);
+  int one = 1;
+  ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&to), sizeof to) != 0) {
+    ::close(fd);
+    FAIL("cannot connect to the HTTP port");
+  }
+  auto send_all = [&](const std::string& bytes) {
+    CHECK(::send(fd, bytes.data(), bytes.size(), MSG_NOSIGNAL) ==
+          static_cast<ssize_t>(bytes.size()));
+  };
+  send_all("GET " + path + " HTTP/1.1\r\nHost: x\r\nConnection: close\r\nRa");
+  std::this_thread::sleep_for(100ms);  // the listener reads the first part alone
+  send_all("nge: " + range + "\r\n\r\n");
+  std::string received;
+  char buf[4096];
+  for (;;) {
+    pollfd p{fd, POLLIN, 0};
+    if (::poll(&p, 1, 5000) <= 0) break;
+    ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+    if (n <= 0) break;
+    received.append(buf, static_cast<std::size_t>(n));
+  }
+  ::close(fd);
+  INFO(received.substr(0, 200));
+  CHECK(received.rfind("HTTP/1.1 206", 0) == 0);
+  auto body = received.find("\r\n\r\n");
+  return body == std::string::npos ? std::string() : received.substr(body + 4);
+}
 
 std::string replace(std::string s, const std::string& from, const std::string& to) {
   auto at = s.find(from);
@@ -160,8 +216,8 @@ json rollout_status(OtaBroker& b, std::int64_t id, bool devices = false) {
 }
 
 bool wait_status(OtaBroker& b, std::int64_t id, const std::function<bool(const json&)>& pred,
-                 Millis timeout = 5s) {
-  return wait_until([&] { return pred(rollout_status(b, id)); }, timeout, 100ms);
+                 Millis timeout = 5s, Millis every = 100ms) {
+  return wait_until([&] { return pred(rollout_status(b, id)); }, timeout, every);
 }
 
 }  // namespace
@@ -214,27 +270,48 @@ TEST_CASE("ota: firmware add and list; signed downloads with Range, 403 and 404"
   CHECK(whole->get_header_value("ETag") == "\"" + sha + "\"");
   CHECK(whole->get_header_value("Accept-Ranges") == "bytes");
 
-  auto [range, status, first, length] = GENERATE(table<std::string, int, std::size_t, std::size_t>({
-      {"bytes=0-9", 206, 0, 10},
-      {"bytes=299990-", 206, 299990, 10},
-      {"bytes=-100", 206, 299900, 100},
-      {"bytes=100000-100000", 206, 100000, 1},
-      {"bytes=300000-", 416, 0, 0},
-      {"bytes=0-1,5-6", 200, 0, 300000},
-  }));
-  CAPTURE(range);
-  auto part = b.get(url, {{"Range", range}});
-  REQUIRE(part);
-  CHECK(part->status == status);
-  if (status == 206) {
-    CHECK(part->body == image.substr(first, length));
-    CHECK(part->get_header_value("Content-Range") ==
-          "bytes " + std::to_string(first) + "-" + std::to_string(first + length - 1) + "/300000");
-  } else if (status == 416) {
-    CHECK(part->get_header_value("Content-Range") == "bytes */300000");
-  } else {
-    CHECK(part->body == image);
+  // One broker for every row (a GENERATE here would start one per row).
+  struct RangeCase {
+    std::string range;
+    int status;
+    std::size_t first, length;
+  };
+  for (const auto& [range, status, first, length] : std::vector<RangeCase>{
+           {"bytes=0-9", 206, 0, 10},
+           {"bytes=299990-", 206, 299990, 10},
+           {"bytes=-100", 206, 299900, 100},
+           {"bytes=100000-100000", 206, 100000, 1},
+           {"bytes=300000-", 416, 0, 0},
+           {"bytes=-0", 416, 0, 0},
+           {"bytes=99999999999999999999-", 416, 0, 0},  // well-formed, past the end
+           {"bytes=0-1,5-6", 200, 0, 300000},           // several ranges: the whole image
+           // Malformed (RFC 9110 §14.2): ignored, the whole image.
+           {"bytes=abc", 200, 0, 300000},
+           {"bytes=5-2", 200, 0, 300000},
+           {"bytes=-", 200, 0, 300000},
+           {"items=0-9", 200, 0, 300000},
+           {"bytes=1-2-3", 200, 0, 300000},
+       }) {
+    CAPTURE(range);
+    // Header names are case-insensitive: the lowercase one is the same header.
+    auto part = b.get(url, {{range.size() % 2 ? "range" : "Range", range}});
+    REQUIRE(part);
+    CHECK(part->status == status);
+    if (status == 206) {
+      CHECK(part->body == image.substr(first, length));
+      CHECK(part->get_header_value("Content-Range") == "bytes " + std::to_string(first) + "-" +
+                                                           std::to_string(first + length - 1) +
+                                                           "/300000");
+    } else if (status == 416) {
+      CHECK(part->get_header_value("Content-Range") == "bytes */300000");
+    } else {
+      CHECK(part->body == image);
+    }
   }
+  // A Range header split across TCP segments in the middle of its name is
+  // still the Range header.
+  CHECK(split_range_request(b.http_port, url.substr(base.size()), "bytes=0-9") ==
+        image.substr(0, 10));
 
   // Tampered, expired, another device's, an unknown key: 403 before anything is read.
   std::string sig = url.substr(url.find("sig=") + 4);
@@ -260,27 +337,61 @@ TEST_CASE("ota: firmware add and list; signed downloads with Range, 403 and 404"
   CHECK(unknown->status == 404);
 }
 
-TEST_CASE("ota: key rollover, and the key file's checks at start", "[ota]") {
+TEST_CASE("ota: key rollover while the broker runs, and the key file's checks at start", "[ota]") {
   OtaBroker b;
   const std::string image = image_of(5000, 3);
   const std::string sha = b.add_firmware("2.0.0", image)["sha256"];
   const std::string base = "http://127.0.0.1:" + std::to_string(b.http_port);
   const auto old_keys = b.keys();
   const std::string old_url = signed_firmware_url(base, old_keys[0], sha, "dev-a", unix_s() + 600);
-  b.broker.stop();
-  // A new key first: it signs from now on, the old one still verifies.
+  OtaDevice dev = online_device(b, "roll-a");
+
+  // A new key first, no restart: within a few seconds it signs (the next
+  // trigger's URL names it) and verifies, and the old one still verifies.
   const std::string old_text = read_file(b.key_file());
-  write_file(b.key_file(), "k2:" + random_hex(32) + "\n" + old_text);
-  b.broker.start();
+  replace_file(b.key_file(), "k2:" + std::string(32, '5') + std::string(32, 'a') + "\n" + old_text);
+  const std::string k2_url = signed_firmware_url(base, b.keys()[0], sha, "dev-a", unix_s() + 600);
+  REQUIRE(wait_until(
+      [&] {
+        auto r = b.get(k2_url);
+        return r && r->status == 200;
+      },
+      6s, 100ms));
+  // The broker logs the reload just after the listener takes the keys.
+  CHECK(wait_until([&] { return contains(b.broker.log(), "signing keys reloaded"); }, 2s));
   auto res = b.get(old_url);
   REQUIRE(res);
   CHECK(res->status == 200);
   CHECK(res->body == image);
-  auto fresh = b.get(signed_firmware_url(base, b.keys()[0], sha, "dev-a", unix_s() + 600));
-  REQUIRE(fresh);
-  CHECK(fresh->status == 200);
-  b.broker.stop();
+  auto created = ctl({"--db", b.broker.db_path(), "--json", "rollout", "create", "--version",
+                      "2.0.0", "--devices", "roll-a", "--stages", "100"});
+  REQUIRE(created.exit_code == 0);
+  auto t = dev.trigger();
+  REQUIRE(t);
+  const std::string url = (*t)["url"];
+  CHECK_THAT(url, Catch::Contains("kid=k2&"));
+  dev.follow(b, *t);
 
+  // A malformed file at a reload: one clear line, the keys in use stay,
+  // and the refusal shows on /metrics until a good file is back.
+  replace_file(b.key_file(), "k3:not-hex\n" + old_text);
+  REQUIRE(wait_until([&] { return contains(b.broker.log(), "the keys in use stay"); }, 6s, 100ms));
+  CHECK_THAT(b.broker.log(),
+             Catch::Contains("signing_key_file " + b.key_file() + ": malformed: line 1"));
+  httplib::Client c("127.0.0.1", b.http_port);
+  auto metrics = c.Get("/metrics");
+  REQUIRE(metrics);
+  CHECK_THAT(metrics->body, Catch::Contains("rs1_signing_key_file_refused 1"));
+  for (const std::string& u : {old_url, k2_url, url}) {
+    auto again = b.get(u);
+    REQUIRE(again);
+    CHECK(again->status == 200);
+  }
+  CHECK(count_lines_with(b.broker.log(), "the keys in use stay") == 1);
+  CHECK_FALSE(contains(b.broker.log(), "not-hex"));
+}
+
+TEST_CASE("ota: the key file's checks at start", "[ota]") {
   // Group-readable, or malformed: the broker refuses to start with one line
   // (never showing the key).
   auto [text, mode, expected] = GENERATE(table<std::string, mode_t, std::string>({
@@ -450,4 +561,160 @@ TEST_CASE("ota: auto-pause at the failure threshold, resume, cancel", "[ota]") {
   devs[3].follow(b, *t3);
   CHECK_FALSE(devs[4].trigger(1500ms));
   CHECK(rollout_status(b, id)["state"] == "cancelled");
+}
+
+TEST_CASE("ota: an --all rollout takes in devices provisioned while the broker was down", "[ota]") {
+  OtaBroker b;
+  b.add_firmware("2.0.0", image_of(3000, 4));
+  OtaDevice a0 = online_device(b, "all-0");
+  auto created = ctl({"--db", b.broker.db_path(), "--json", "rollout", "create", "--version",
+                      "2.0.0", "--all", "--stages", "100", "--retries", "0"});
+  REQUIRE(created.exit_code == 0);
+  const std::int64_t id = json::parse(created.out)["rollout_id"];
+  auto t0 = a0.trigger();  // left unanswered: the rollout still runs at the restart
+  REQUIRE(t0);
+  a0.mqtt.reset();
+  b.broker.stop();
+  OtaDevice a1;
+  a1.id = b.fleet.add_device("all-1");  // provisioned while the broker is down
+  b.broker.start();
+  // At once part of the rollout, before it ever connects.
+  REQUIRE(wait_status(b, id, [](const json& s) { return s["counts"]["pending"] == 1; }));
+  // And one provisioned while it runs, as before.
+  OtaDevice a2 = online_device(b, "all-2");
+  a1.mqtt = connect_device(b.broker, a1.id);
+  a1.state();
+  a1.subscribe();
+  a0.mqtt = connect_device(b.broker, a0.id);
+  a0.subscribe();  // the trigger it had not answered comes again
+  for (OtaDevice* d : {&a0, &a1, &a2}) {
+    auto t = d->trigger();
+    REQUIRE(t);
+    CHECK((*t)["rollout_id"] == id);
+    d->follow(b, *t);
+  }
+  REQUIRE(wait_status(b, id, [](const json& s) { return s["state"] == "completed"; }));
+  CHECK(rollout_status(b, id)["counts"]["success"] == 3);
+}
+
+TEST_CASE("ota: a device deleted while the broker was down no longer holds its rollout up",
+          "[ota]") {
+  OtaBroker b;
+  b.add_firmware("2.0.0", image_of(2500, 6));
+  // gone-0 succeeds first; gone-1 is deleted while the broker is down and
+  // gone-2 while it runs, both triggered and unanswered; gone-3 succeeds
+  // after the restart.
+  std::vector<OtaDevice> devs;
+  for (int i = 0; i < 4; ++i) devs.push_back(online_device(b, "gone-" + std::to_string(i)));
+  auto created =
+      ctl({"--db", b.broker.db_path(), "--json", "rollout", "create", "--version", "2.0.0",
+           "--devices", "gone-0,gone-1,gone-2,gone-3", "--stages", "100", "--retries", "0"});
+  INFO(created.err);
+  REQUIRE(created.exit_code == 0);
+  const std::int64_t id = json::parse(created.out)["rollout_id"];
+  std::vector<json> triggers;
+  for (auto& d : devs) {
+    auto t = d.trigger();
+    REQUIRE(t);
+    triggers.push_back(*t);
+  }
+  devs[0].follow(b, triggers[0]);
+  auto row_of = [&](const std::string& device) {
+    const json status = rollout_status(b, id, true);
+    for (const auto& d : status["devices"]) {
+      if (d["device_id"] == device) return d;
+    }
+    return json::object();
+  };
+
+  // Deleted while the broker runs: what a deletion makes of a device.
+  REQUIRE(ctl({"--db", b.broker.db_path(), "device", "delete", "gone-2"}).exit_code == 0);
+  REQUIRE(wait_until([&] { return row_of("gone-2").value("status", "") == "skipped"; }, 5s, 100ms));
+  const json live = row_of("gone-2");
+  CHECK(live["error"] == "device deleted");
+  REQUIRE(wait_status(b, id, [](const json& s) { return s["counts"]["success"] == 1; }));
+
+  // Deleted while the broker is down: the same once it is up again.
+  for (auto& d : devs) d.mqtt.reset();
+  b.broker.stop();
+  REQUIRE(ctl({"--db", b.broker.db_path(), "device", "delete", "gone-1"}).exit_code == 0);
+  CHECK(row_of("gone-1")["status"] == "triggered");
+  b.broker.start();
+  REQUIRE(wait_until([&] { return row_of("gone-1").value("status", "") == live["status"]; }, 5s,
+                     100ms));
+  CHECK(row_of("gone-1")["error"] == live["error"]);
+  json running = rollout_status(b, id);
+  CHECK(running["state"] == "running");  // gone-3 has not answered yet
+  CHECK(running["counts"]["skipped"] == 2);
+
+  // gone-3 gets its trigger again and succeeds: the rollout completes.
+  devs[3].mqtt = connect_device(b.broker, devs[3].id);
+  devs[3].subscribe();
+  auto again = devs[3].trigger();
+  REQUIRE(again);
+  CHECK((*again)["rollout_id"] == id);
+  devs[3].follow(b, *again);
+  REQUIRE(wait_status(b, id, [](const json& s) { return s["state"] == "completed"; }));
+  json done = rollout_status(b, id);
+  CHECK(done["counts"]["success"] == 2);
+  CHECK(done["counts"]["skipped"] == 2);
+}
+
+namespace {
+// One minute of the broker's wall clock. In the plain build the broker runs
+// under libfaketime 60 times faster, so --timeout-min 1 passes in about a
+// second; its monotonic clock (mosquitto's keepalives, the writer's
+// flushes) keeps the real pace. libfaketime and the AddressSanitizer
+// runtime deadlock when both are preloaded, so the sanitizer build waits
+// the real minutes (two, beside the other tests).
+#ifdef RS1_ASAN_RUNTIME
+constexpr Millis kBrokerMinute = 60s;
+const std::vector<std::string> kBrokerClock = {};
+#else
+constexpr Millis kBrokerMinute = 1s;
+const std::vector<std::string> kBrokerClock = {
+    "LD_PRELOAD=/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1", "FAKETIME=+0 x60",
+    "FAKETIME_DONT_FAKE_MONOTONIC=1"};
+#endif
+}  // namespace
+
+TEST_CASE("ota: timeout, and a retry with a freshly signed URL", "[ota]") {
+  OtaBroker b({}, kBrokerClock);
+  b.add_firmware("2.0.0", image_of(2000, 5));
+  OtaDevice d = online_device(b, "slow-0");
+  auto created =
+      ctl({"--db", b.broker.db_path(), "--json", "rollout", "create", "--version", "2.0.0",
+           "--devices", "slow-0", "--stages", "100", "--timeout-min", "1", "--retries", "1",
+           "--max-failure-rate", "1"});  // one device timing out must not pause it
+  REQUIRE(created.exit_code == 0);
+  const std::int64_t id = json::parse(created.out)["rollout_id"];
+  auto device_row = [&] { return rollout_status(b, id, true)["devices"][0]; };
+
+  auto first = d.trigger();  // never answered
+  REQUIRE(first);
+  auto second = d.trigger(kBrokerMinute + 10s);  // after the timeout: attempt 2
+  REQUIRE(second);
+  CHECK((*second)["rollout_id"] == id);
+  CHECK((*second)["expires_at"].get<std::int64_t>() > (*first)["expires_at"].get<std::int64_t>());
+  const std::string url1 = (*first)["url"], url2 = (*second)["url"];
+  CHECK(url1 != url2);
+  CHECK(url1.substr(url1.find("sig=")) != url2.substr(url2.find("sig=")));
+  CHECK(url2.find("expires=" + std::to_string((*second)["expires_at"].get<std::int64_t>())) !=
+        std::string::npos);
+  REQUIRE(wait_until([&] { return device_row()["attempts"] == 2; }, 3s, 50ms));
+  // The fresh URL downloads.
+  auto res = b.get(url2);
+  REQUIRE(res);
+  CHECK(res->status == 200);
+
+  // No retry left: timed_out once this attempt times out too, and the
+  // rollout is done with it.
+  REQUIRE(wait_status(
+      b, id, [](const json& s) { return s["state"] == "completed"; }, kBrokerMinute + 10s,
+      std::max<Millis>(100ms, kBrokerMinute / 60)));
+  json row = device_row();
+  CHECK(row["status"] == "timed_out");
+  CHECK(row["attempts"] == 2);
+  CHECK(row["error"] == "no success within 1 min");
+  CHECK_FALSE(d.trigger(1500ms));
 }

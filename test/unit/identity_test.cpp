@@ -22,9 +22,9 @@ constexpr const char* kSecretHash =
     "2a8abfa8cb9906290437854193ca6bca41d4d4e26d1d454bd66a35158095e737";
 
 // 2025-06-11T00:20:34Z, in hour 486000.
-constexpr std::int64_t kNow = 486000LL * 3600 + 1234;
+constexpr std::int64_t kHourNow = 486000LL * 3600 + 1234;
 
-// Passwords of dev-a around kNow, from
+// Passwords of dev-a around kHourNow, from
 //   python3 -c 'import hmac,hashlib; h=b"2a8abf...e737";
 //     [print(n, hmac.new(h, f"dev-a:{n}".encode(), hashlib.sha256).hexdigest())
 //      for n in range(485998, 486003)]'
@@ -91,7 +91,7 @@ TEST_CASE("identity: verify_device_password accepts this hour and the previous o
       {kPw486002, true, false},  // now + 2 never
   }));
   CAPTURE(password, skew);
-  CHECK(verify_device_password(kSecretHash, "dev-a", password, kNow, skew) == accepted);
+  CHECK(verify_device_password(kSecretHash, "dev-a", password, kHourNow, skew) == accepted);
 }
 
 TEST_CASE("identity: hour boundaries of verify_device_password", "[identity]") {
@@ -122,15 +122,15 @@ TEST_CASE("identity: verify_device_password rejects wrong passwords", "[identity
       {"the secret hash", "dev-a", kSecretHash},
   }));
   CAPTURE(what, device_id, password);
-  CHECK_FALSE(verify_device_password(kSecretHash, device_id, password, kNow, true));
+  CHECK_FALSE(verify_device_password(kSecretHash, device_id, password, kHourNow, true));
 }
 
 TEST_CASE("identity: a password made from a different secret is rejected", "[identity]") {
   DeviceSecret other = new_device_secret();
   CHECK_FALSE(verify_device_password(
-      kSecretHash, "dev-a", password_for_hour(other.secret_hash, "dev-a", 486000), kNow, false));
+      kSecretHash, "dev-a", password_for_hour(other.secret_hash, "dev-a", 486000), kHourNow, false));
   CHECK(verify_device_password(other.secret_hash, "dev-a",
-                               password_for_hour(other.secret_hash, "dev-a", 486000), kNow, false));
+                               password_for_hour(other.secret_hash, "dev-a", 486000), kHourNow, false));
 }
 
 TEST_CASE("identity: device id rules", "[identity]") {
@@ -171,7 +171,7 @@ TEST_CASE("identity: hour_of floors toward minus infinity", "[identity]") {
       {3599, 0},
       {3600, 1},
       {7199, 1},
-      {kNow, 486000},
+      {kHourNow, 486000},
       {-1, -1},
       {-3599, -1},
       {-3600, -1},

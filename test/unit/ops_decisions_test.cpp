@@ -8,16 +8,12 @@
 
 #include "core/time_parse.hpp"
 #include "features/ops/ops.hpp"
+#include "unit_support.hpp"
 
 using namespace rs1;
+using rs1_test::at;
 
 namespace {
-
-std::int64_t at(const std::string& iso) {
-  auto s = parse_time(iso, 0);
-  if (!s) throw std::invalid_argument("bad time in test: " + iso);
-  return *s * 1000;
-}
 
 }  // namespace
 

@@ -22,16 +22,11 @@
 #include "unit_support.hpp"
 
 using namespace rs1;
+using rs1_test::at;
 using rs1_test::RawDb;
 using rs1_test::TestDb;
 
 namespace {
-
-std::int64_t at(const std::string& iso) {
-  auto s = parse_time(iso, 0);
-  if (!s) throw std::invalid_argument("bad time in test: " + iso);
-  return *s * 1000;
-}
 
 std::int64_t add_device(Database& db, const std::string& id) {
   db.devices().add({NewDevice{id, std::nullopt, std::string(64, 'a')}}, 1);
@@ -386,4 +381,110 @@ TEST_CASE(
   }
   CHECK(kind == StoreError::Kind::transient);  // the writer retries: the file may come back
   CHECK(what.find("replaced or deleted") != std::string::npos);
+}
+
+TEST_CASE(
+    "ops store: what an interrupted device delete left behind is swept, rows and aggregates, and "
+    "nothing of another device",
+    "[ops]") {
+  TestDb db;
+  Database& s = *db.admin;
+  auto a = add_device(s, "dev-a");
+  auto b = add_device(s, "dev-b");
+  const std::int64_t day1 = at("2026-03-01T00:00:00Z");
+  write_rows(s, a, "env", day1, 1000, 12000);
+  write_rows(s, b, "env", day1, 1000, 100);
+  aggregate_due_hours(s, context(db.dir.path().string()), at("2026-03-02T00:00:00Z"));
+  RawDb raw(db.path);
+  const std::string of_a = " WHERE device_ref = " + std::to_string(a);
+  REQUIRE(raw.scalar("SELECT count(*) FROM telemetry_hourly" + of_a) > 0);
+  // Killed after the device's own transaction and one chunk of its rows.
+  raw.exec("DELETE FROM devices WHERE id = " + std::to_string(a));
+  raw.exec("DELETE FROM telemetry WHERE rowid IN (SELECT rowid FROM telemetry" + of_a +
+           " LIMIT 5000)");
+  CHECK_FALSE(s.devices().find_credentials("dev-a"));  // no login from the first moment
+
+  SECTION("by the broker's sweep") { CHECK(s.ops().sweep_deleted_devices() > 7000); }
+  SECTION("by the next delete, of the same id") { CHECK_FALSE(s.devices().remove("dev-a")); }
+  SECTION("by the next delete, of another device") {
+    auto c = add_device(s, "dev-c");
+    write_rows(s, c, "env", day1, 1000, 10);
+    CHECK(s.devices().remove("dev-c"));
+    CHECK(raw.scalar("SELECT count(*) FROM telemetry WHERE device_ref = " + std::to_string(c)) ==
+          0);
+  }
+  CHECK(raw.scalar("SELECT count(*) FROM telemetry" + of_a) == 0);
+  CHECK(raw.scalar("SELECT count(*) FROM telemetry_hourly" + of_a) == 0);
+  CHECK(raw.scalar("SELECT count(*) FROM telemetry WHERE device_ref = " + std::to_string(b)) ==
+        100);
+  CHECK(raw.scalar("SELECT count(*) FROM telemetry_hourly WHERE device_ref = " +
+                   std::to_string(b)) > 0);
+  CHECK(s.ops().sweep_deleted_devices() == 0);
+}
+
+TEST_CASE(
+    "ops store: the archive takes the table's head in growing chunks, drops rows of deleted "
+    "devices and still finds old rows behind newer ones",
+    "[ops]") {
+  TestDb db;
+  Database& s = *db.admin;
+  auto a = add_device(s, "dev-a");
+  auto b = add_device(s, "dev-b");
+  auto gone = add_device(s, "dev-gone");
+  const std::int64_t day1 = at("2026-03-01T00:00:00Z");
+  // Interleaved as a fleet sends them, over two days.
+  WriteBatch batch;
+  for (int i = 0; i < 20000; ++i) {
+    const std::int64_t ref = i % 3 == 0 ? a : i % 3 == 1 ? b : gone;
+    batch.telemetry.push_back(TelemetryRow{ref, "env", day1 + i * 8000, R"({"t":2})"});
+  }
+  s.ingest().write_batch(batch);
+  const std::int64_t now = at("2026-03-06T00:00:00Z");
+  write_rows(s, a, "env", now - 1000, 1, 5);  // hot
+  write_rows(s, b, "late", day1 + 7, 1, 4);   // old, behind the hot rows
+  RawDb raw(db.path);
+  raw.exec("DELETE FROM devices WHERE id = " + std::to_string(gone));
+  auto ctx = context(db.dir.path().string(), 2);
+  aggregate_due_hours(s, ctx, now);
+  auto before = in_database(s);  // rows of devices that exist
+
+  ArchiveResult r = archive_old_rows(s, ctx, now);
+  CHECK(r.chunks >= 3);  // two day files, 5,000 rows first
+  auto arch = archived(ctx.data_dir);
+  auto left = in_database(s);
+  CHECK(left.size() == 5);
+  std::multiset<std::pair<std::string, std::int64_t>> together = arch;
+  together.insert(left.begin(), left.end());
+  CHECK(together == before);
+  CHECK(arch.count({"dev-b", day1 + 7}) == 1);
+  CHECK(raw.scalar("SELECT count(*) FROM telemetry") == 5);  // the deleted device's rows went too
+}
+
+TEST_CASE(
+    "ops store: the ingest connection never checkpoints in its commits, checkpoint() on another "
+    "does, and the WAL is then reused",
+    "[ops]") {
+  TestDb db;
+  auto a = add_device(*db.admin, "dev-a");
+  auto writer = open_sqlite(db.path, SqliteTuning::ingest);
+  auto checkpointer = open_sqlite(db.path, SqliteTuning::background);
+  const std::string wal = db.path + "-wal";
+  namespace fs = std::filesystem;
+  // SQLite's default would checkpoint after 1,000 pages (4 MiB), the setting
+  // before this after 10,000 (40 MiB); 120,000 rows of ~450 bytes are well
+  // past both, and the database file stays as it was.
+  const auto db_before = fs::file_size(db.path);
+  const std::string payload = "{\"t\":1,\"pad\":\"" + std::string(400, 'x') + "\"}";
+  for (int i = 0; i < 120; ++i) write_rows(*writer, a, "env", i * 1000, 1, 1000, payload);
+  const auto wal_full = fs::file_size(wal);
+  CHECK(wal_full > 48u * 1024 * 1024);
+  CHECK(fs::file_size(db.path) == db_before);
+
+  checkpointer->ops().checkpoint();
+  CHECK(fs::file_size(db.path) > db_before + 48u * 1024 * 1024);
+  // Everything was copied back: the next commits start the WAL over instead
+  // of growing it.
+  for (int i = 0; i < 10; ++i) write_rows(*writer, a, "env", 100000 + i * 1000, 1, 1000, payload);
+  CHECK(fs::file_size(wal) == wal_full);
+  CHECK(db.admin->telemetry().count() == 130000);
 }

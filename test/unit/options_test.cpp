@@ -4,6 +4,7 @@
 
 #include <catch2/catch.hpp>
 #include <filesystem>
+#include <fstream>
 #include <string>
 #include <utility>
 #include <vector>
@@ -251,4 +252,23 @@ TEST_CASE("options: each module declares its own, a name once", "[options]") {
   CHECK(ingest.flush_ms == 250);
   CHECK_THROWS_WITH(r.parse({{"http_listen", "127.0.0.1:8080"}}),
                     "plugin_opt_http_listen: unknown option");
+}
+
+TEST_CASE("options: every plugin_opt line of broker-config's files parses, commented ones too",
+          "[options]") {
+  const std::string file = GENERATE(as<std::string>{}, "dev.conf", "production.conf");
+  CAPTURE(file);
+  std::ifstream in(std::string(RS1_SOURCE_DIR) + "/broker-config/" + file);
+  REQUIRE(in);
+  Raw raw;
+  std::string line;
+  while (std::getline(in, line)) {
+    std::string text = line.rfind("#plugin_opt_", 0) == 0 ? line.substr(1) : line;
+    if (text.rfind("plugin_opt_", 0) != 0) continue;
+    const std::size_t space = text.find(' ');
+    REQUIRE(space != std::string::npos);
+    raw.emplace_back(text.substr(11, space - 11), text.substr(space + 1));
+  }
+  CHECK(raw.size() >= 2);
+  CHECK(error_of(raw) == "");
 }

@@ -30,7 +30,12 @@ TEST_CASE("ota range: single ranges, suffixes, unsatisfiable and ignored ones", 
           {"bytes=a-b", 100, K::whole, 0, 0},
           {"bytes=-", 100, K::whole, 0, 0},
           {"bytes=+1-2", 100, K::whole, 0, 0},
-          {"bytes=99999999999999999999-", 100, K::whole, 0, 0},  // overflow: ignored
+          {"bytes=99999999999999999999-", 100, K::unsatisfiable, 0, 0},  // past any file
+          {"bytes=0-99999999999999999999", 100, K::partial, 0, 99},
+          {"bytes=-99999999999999999999", 100, K::partial, 0, 99},
+          {"bytes=abc", 100, K::whole, 0, 0},
+          {"bytes=", 100, K::whole, 0, 0},
+          {"bytes=1-2-3", 100, K::whole, 0, 0},
           {"bytes 0-1", 100, K::whole, 0, 0},
       }));
   CAPTURE(header, size);

@@ -3,6 +3,7 @@
 // coming later, retries, rollback, pause/resume/cancel, `all`, and a
 // restart from what the engine persisted.
 #include <catch2/catch.hpp>
+#include <nlohmann/json.hpp>
 #include <set>
 #include <string>
 #include <vector>
@@ -302,6 +303,24 @@ TEST_CASE("ota engine: the rate is a smooth token bucket", "[ota]") {
   CHECK(in_a_minute == 120);
 }
 
+TEST_CASE("ota engine: one tick sends at most max_triggers; the rest follow", "[ota]") {
+  Bench b;
+  b.all_ready(1200);
+  b.load(make_rollout(1200, fast()));  // 1,000 tokens a second: the rate is not the limit
+  std::vector<std::size_t> per_tick;
+  std::set<std::string> triggered;
+  for (int i = 0; i < 4; ++i) {
+    EngineOutput out;
+    b.engine.tick(
+        b.now_ms, [&](const std::string& id) { return b.ready.count(id) != 0; }, out, 400);
+    per_tick.push_back(out.triggers.size());
+    for (const auto& t : out.triggers) triggered.insert(t.device_id);
+    b.now_ms += 400;  // 400 more tokens
+  }
+  CHECK(per_tick == std::vector<std::size_t>{400, 400, 400, 0});
+  CHECK(triggered.size() == 1200);  // each once, none lost between ticks
+}
+
 TEST_CASE("ota engine: failed and timed out devices are retried, then finished", "[ota]") {
   Bench b;
   b.all_ready(1);
@@ -441,6 +460,106 @@ TEST_CASE("ota engine: --all takes in devices provisioned while it runs", "[ota]
   CHECK(c.r().devices.size() == 1);
 }
 
+TEST_CASE("ota engine: after a load, --all takes in every device it does not hold yet", "[ota]") {
+  // At a restart the broker hands over every provisioned device: those the
+  // rollout holds stay as they are, the others join it (last, pending).
+  Bench b;
+  b.all_ready(4);
+  Rollout r = make_rollout(2, fast());
+  r.all = true;
+  r.devices[0].status = S::success;
+  r.devices[0].attempts = 1;
+  b.load(r);
+  CHECK(b.engine.holds_all());
+  EngineOutput out;
+  b.engine.take_in({dev(0), dev(1), dev(2), dev(3)}, b.now_ms / 1000, out);
+  b.take(out);
+  REQUIRE(b.r().devices.size() == 4);
+  CHECK(b.status_of(0) == S::success);
+  CHECK(b.r().devices[2].device_id == dev(2));
+  CHECK(b.r().devices[3].device_id == dev(3));
+  std::set<std::string> inserted;
+  for (const auto& row : b.rows) inserted.insert(row.device.device_id);
+  CHECK(inserted == std::set<std::string>{dev(2), dev(3)});  // persisted, the old ones untouched
+  b.tick();
+  std::set<std::string> triggered;
+  for (const auto& t : b.take_triggers()) triggered.insert(t.device_id);
+  CHECK(triggered == std::set<std::string>{dev(1), dev(2), dev(3)});
+  // A second hand-over changes nothing.
+  EngineOutput again;
+  b.engine.take_in({dev(0), dev(1), dev(2), dev(3)}, b.now_ms / 1000, again);
+  CHECK(again.devices.empty());
+  CHECK(b.r().devices.size() == 4);
+  // Without an --all rollout nobody is taken in.
+  Bench c;
+  c.load(make_rollout(1, fast()));
+  CHECK_FALSE(c.engine.holds_all());
+  EngineOutput none;
+  c.engine.take_in({dev(0), dev(7)}, c.now_ms / 1000, none);
+  CHECK(c.r().devices.size() == 1);
+  CHECK(none.empty());
+}
+
+TEST_CASE("ota engine: after a load, devices deleted meanwhile no longer hold a rollout up",
+          "[ota]") {
+  // At a restart the broker lists the devices the engine holds and hands
+  // those no longer provisioned to on_removed, as a deletion while it runs.
+  Bench b;
+  b.all_ready(6);
+  Rollout one = make_rollout(4, fast({50, 100}), 1);
+  one.devices[0].status = S::success;
+  one.devices[0].attempts = 1;
+  one.devices[1].status = S::triggered;  // deleted before it answered
+  one.devices[1].attempts = 1;
+  one.devices[1].triggered_at = b.now_ms / 1000 - 10;
+  b.load(one);
+  // A second rollout: dev(3) is the first's, dev(4) and dev(5) its own.
+  Rollout two = make_rollout(0, fast(), 2);
+  for (int i : {3, 4, 5}) {
+    RolloutDevice d;
+    d.device_id = dev(i);
+    two.devices.push_back(d);
+  }
+  two.state = RolloutState::paused;
+  b.load(two);
+  CHECK(b.engine.device_ids() ==
+        std::vector<std::string>{dev(0), dev(1), dev(2), dev(3), dev(4), dev(5)});
+  // The trigger that may not have gone out is sent again (the glue drops it
+  // for a device that is gone).
+  REQUIRE(b.take_triggers().size() == 1);
+
+  // dev(3) (a later stage), dev(1) (in flight, the current stage), dev(0)
+  // (finished) and dev(5) (a paused rollout) were deleted.
+  b.rows.clear();
+  for (int i : {3, 1, 0, 5}) {
+    EngineOutput out;
+    b.engine.on_removed(dev(i), b.now_ms / 1000, out);
+    b.take(out);
+  }
+  CHECK(b.status_of(0) == S::success);  // finished: as it was
+  for (int i : {1, 3}) {
+    CAPTURE(i);
+    CHECK(b.status_of(i) == S::skipped);
+    CHECK(b.r().devices[static_cast<std::size_t>(i)].error ==
+          std::optional<std::string>("device deleted"));
+  }
+  CHECK(b.status_of(1, 2) == S::skipped);  // dev(5), the second of rollout 2
+  CHECK(b.r(2).state == RolloutState::paused);
+  std::set<std::string> persisted;
+  for (const auto& row : b.rows) persisted.insert(row.device.device_id);
+  CHECK(persisted == std::set<std::string>{dev(1), dev(3), dev(5)});
+  // Stage 1 is done without dev(1): stage 2 triggers dev(2) alone, and its
+  // success completes the rollout.
+  CHECK(b.r().stage == 1);
+  b.tick();
+  auto t = b.take_triggers();
+  REQUIRE(t.size() == 1);
+  CHECK(t[0].device_id == dev(2));
+  b.status(dev(2), report("success"));
+  CHECK_FALSE(b.engine.find(1));
+  CHECK(b.engine.device_ids() == std::vector<std::string>{dev(4), dev(5)});
+}
+
 TEST_CASE("ota engine: a device is in one running rollout at most", "[ota]") {
   Bench b;
   b.all_ready(2);
@@ -506,4 +625,18 @@ TEST_CASE("ota engine: a restart from the persisted rows carries on", "[ota]") {
   CHECK(after.r(id).stage == 1);
   after.tick();
   CHECK(after.take_triggers().size() == 5);
+}
+
+TEST_CASE("ota engine: the trigger payload is the SPEC's JSON, escaped", "[ota]") {
+  TriggerOrder t{7, "dev-a", "2.0.0+b1", std::string(64, 'e'), 123456};
+  auto url = GENERATE(as<std::string>{}, "http://h:8080/firmware/x?device=dev-a&sig=00",
+                      "http://h/\"quoted\"\\back", std::string("ctl\x01\x1f") + "\xc3\xa9");
+  CAPTURE(url);
+  const auto j = nlohmann::json::parse(trigger_payload(t, url, 1700000000));
+  CHECK(j == nlohmann::json{{"rollout_id", 7},
+                            {"version", "2.0.0+b1"},
+                            {"url", url},
+                            {"sha256", std::string(64, 'e')},
+                            {"size", 123456},
+                            {"expires_at", 1700000000}});
 }

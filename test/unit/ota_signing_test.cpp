@@ -7,6 +7,7 @@
 #include <catch2/catch.hpp>
 #include <cstdio>
 #include <fstream>
+#include <iterator>
 #include <string>
 
 #include "features/ota/signing.hpp"
@@ -116,4 +117,55 @@ TEST_CASE("ota signing: the key file is created 0600 with one 256-bit key, and c
     out << "garbage\n";
   }
   CHECK_THROWS_WITH(ensure_key_file(path), Catch::Contains("malformed: line 1"));
+}
+
+TEST_CASE("ota signing: the key file watch reloads a changed file, refuses a bad one once",
+          "[ota]") {
+  rs1_test::TempDir dir;
+  const std::string path = dir.file("signing.key");
+  const auto stamp = key_file_stamp(path);  // before the broker reads it
+  CHECK_FALSE(stamp);
+  auto keys = ensure_key_file(path);
+  KeyFileWatch watch(path, keys, stamp);
+  using O = KeyFileWatch::Result::Outcome;
+  // Created by the broker after the stamp: the same keys, nothing to do.
+  CHECK(watch.check().outcome == O::unchanged);
+  CHECK(watch.check().outcome == O::unchanged);
+  auto rewrite = [&](const std::string& text, mode_t mode = 0600) {
+    const std::string tmp = path + ".new";
+    {
+      std::ofstream out(tmp, std::ios::trunc);
+      out << text;
+    }
+    REQUIRE(chmod(tmp.c_str(), mode) == 0);
+    REQUIRE(std::rename(tmp.c_str(), path.c_str()) == 0);
+  };
+  // A new key first: loaded, the new one first, the old one kept.
+  std::ifstream in(path);
+  std::string old_text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  rewrite("k2:" + std::string(64, 'b') + "\n" + old_text);
+  auto loaded = watch.check();
+  REQUIRE(loaded.outcome == O::loaded);
+  REQUIRE(loaded.keys.size() == 2);
+  CHECK(loaded.keys[0].kid == "k2");
+  CHECK(loaded.keys[1] == keys[0]);
+  CHECK(watch.check().outcome == O::unchanged);
+  // Malformed, or open to the group: refused with one line, reported once.
+  auto [text, mode, expected] = GENERATE(table<std::string, mode_t, std::string>({
+      {"k3:zz\n", 0600, "malformed: line 1"},
+      {"", 0600, "malformed: no key"},
+      {"k3:" + std::string(64, 'c') + "\n", 0640, "group or world may access it"},
+  }));
+  CAPTURE(text, mode);
+  rewrite(text, mode);
+  auto refused = watch.check();
+  CHECK(refused.outcome == O::refused);
+  CHECK_THAT(refused.error,
+             Catch::StartsWith("signing_key_file " + path + ": ") && Catch::Contains(expected));
+  CHECK(watch.check().outcome == O::unchanged);
+  // The same good file back: loaded again (the refusal is over).
+  rewrite("k2:" + std::string(64, 'b') + "\n" + old_text);
+  auto back = watch.check();
+  CHECK(back.outcome == O::loaded);
+  CHECK(back.keys.size() == 2);
 }

@@ -18,6 +18,7 @@
 #include "unit_support.hpp"
 
 using namespace rs1;
+using rs1_test::at;
 using namespace std::chrono_literals;
 using rs1_test::eventually;
 
@@ -34,12 +35,6 @@ class FakeClock : public Clock {
 };
 
 // "2024-12-31T23:59:30Z" in unix ms.
-std::int64_t at(const std::string& iso) {
-  auto s = parse_time(iso, 0);
-  if (!s) throw std::invalid_argument("bad time in test: " + iso);
-  return *s * 1000;
-}
-
 class LogCapture {
  public:
   LogSink sink() {

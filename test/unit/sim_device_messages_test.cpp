@@ -13,11 +13,11 @@ using namespace rs1::sim;
 
 namespace {
 
-const std::string kSha(64, 'c');
+const std::string kImageSha(64, 'c');
 
 std::string trigger_text(json changes) {
   json t = {{"rollout_id", 7}, {"version", "2.0.0"}, {"url", "http://127.0.0.1:8080/firmware/x"},
-            {"sha256", kSha},  {"size", 1024},       {"expires_at", 1000}};
+            {"sha256", kImageSha},  {"size", 1024},       {"expires_at", 1000}};
   for (auto& [key, value] : changes.items()) {
     if (value.is_null()) {
       t.erase(key);
@@ -128,13 +128,13 @@ TEST_CASE("sim device messages: an OTA trigger is followed, refused with a reaso
     CHECK(p.trigger->rollout_id == 7);
     CHECK(p.trigger->version == "2.0.0");
     CHECK(p.trigger->url == "http://127.0.0.1:8080/firmware/x");
-    CHECK(p.trigger->sha256 == kSha);
+    CHECK(p.trigger->sha256 == kImageSha);
     CHECK(p.trigger->size == 1024);
     CHECK(p.trigger->expires_at == 1000);  // expires at the end of that second
     // An upper-case digest means the same bytes.
     p = parse_ota_trigger(trigger_text({{"sha256", std::string(64, 'C')}}), now);
     CHECK(p.error.empty());
-    CHECK(p.trigger->sha256 == kSha);
+    CHECK(p.trigger->sha256 == kImageSha);
     p = parse_ota_trigger(trigger_text({{"url", "https://cdn.example/fw"}}), now);
     CHECK(p.error.empty());
   }

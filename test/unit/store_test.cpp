@@ -4,7 +4,9 @@
 #include "store/sqlite.hpp"
 
 #include <catch2/catch.hpp>
+#include <chrono>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "store/migrations.hpp"
@@ -68,6 +70,34 @@ TEST_CASE("store: the database is in WAL mode", "[store]") {
   TestDb db;
   CHECK(RawDb(db.path).scalar(
             "SELECT count(*) FROM pragma_journal_mode WHERE journal_mode='wal'") == 1);
+}
+
+TEST_CASE("store: a writer waiting for the lock gets it within milliseconds of its release",
+          "[store]") {
+  TestDb db;
+  db.admin->devices().add({NewDevice{"dev-a", std::nullopt, std::string(64, 'a')}}, 1);
+  const std::int64_t ref = db.admin->devices().find_credentials("dev-a")->ref;
+  auto writer = open_sqlite(db.path, SqliteTuning::ingest);
+  RawDb holder(db.path);
+  // SQLite's own busy timeout would try again at 228 ms and then at 328 ms:
+  // 88 ms after a lock held 240 ms was released.
+  holder.exec("BEGIN IMMEDIATE");
+  using Clock = std::chrono::steady_clock;
+  Clock::time_point released;
+  std::thread release([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(240));
+    released = Clock::now();
+    holder.exec("COMMIT");
+  });
+  WriteBatch b;
+  b.telemetry.push_back(TelemetryRow{ref, "env", 1, R"({"t":1})"});
+  writer->ingest().write_batch(b);
+  const auto written = Clock::now();
+  release.join();
+  const auto late = std::chrono::duration_cast<std::chrono::milliseconds>(written - released);
+  INFO("committed " << late.count() << " ms after the lock was released");
+  CHECK(late.count() < 40);
+  CHECK(db.admin->telemetry().count() == 1);
 }
 
 TEST_CASE("store: opening a database that cannot be created fails clearly", "[store]") {

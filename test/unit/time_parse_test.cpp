@@ -13,7 +13,7 @@ using rs1::days_from_civil;
 using rs1::parse_time;
 
 namespace {
-constexpr std::int64_t kNow = 1749601234;  // 2025-06-11T00:20:34Z
+constexpr std::int64_t kParseNow = 1749601234;  // 2025-06-11T00:20:34Z
 }
 
 TEST_CASE("time_parse: accepted forms", "[time_parse]") {
@@ -23,11 +23,11 @@ TEST_CASE("time_parse: accepted forms", "[time_parse]") {
       {"0", 0},
       {"86400", 86400},
       // Relative, back from now.
-      {"30s", kNow - 30},
-      {"15m", kNow - 15 * 60},
-      {"2h", kNow - 2 * 3600},
-      {"7d", kNow - 7 * 86400},
-      {"0m", kNow},
+      {"30s", kParseNow - 30},
+      {"15m", kParseNow - 15 * 60},
+      {"2h", kParseNow - 2 * 3600},
+      {"7d", kParseNow - 7 * 86400},
+      {"0m", kParseNow},
       // ISO-8601.
       {"2025-06-11", 1749600000},
       {"2025-06-11T10:20:30Z", 1749637230},
@@ -51,7 +51,7 @@ TEST_CASE("time_parse: accepted forms", "[time_parse]") {
       {"1969-12-31T23:59:59Z", -1},
   }));
   CAPTURE(text);
-  CHECK(parse_time(text, kNow) == std::optional<std::int64_t>(expected));
+  CHECK(parse_time(text, kParseNow) == std::optional<std::int64_t>(expected));
 }
 
 TEST_CASE("time_parse: rejected forms", "[time_parse]") {
@@ -70,7 +70,7 @@ TEST_CASE("time_parse: rejected forms", "[time_parse]") {
                "2025-06-11T10:20:30+02:0", "2025-06-11T10:20:30+24:00", "2025-06-11T10:20:30+02:60",
                "2025-06-11x", "2025-06-11T10:20:30 Z");
   CAPTURE(text);
-  CHECK_FALSE(parse_time(text, kNow));
+  CHECK_FALSE(parse_time(text, kParseNow));
 }
 
 TEST_CASE("time_parse: days_from_civil", "[time_parse]") {

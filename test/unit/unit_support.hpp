@@ -17,8 +17,9 @@
 #include <string>
 #include <thread>
 
-#include "store/sqlite.hpp"
+#include "core/time_parse.hpp"
 #include "core/topic_rules.hpp"
+#include "store/sqlite.hpp"
 
 namespace rs1 {
 
@@ -53,6 +54,13 @@ inline std::ostream& operator<<(std::ostream& os, StoreError::Kind kind) {
 }  // namespace rs1
 
 namespace rs1_test {
+
+// An ISO 8601 UTC time in milliseconds since the epoch ("2026-03-01T10:00:00Z").
+inline std::int64_t at(const std::string& iso) {
+  auto s = rs1::parse_time(iso, 0);
+  if (!s) throw std::invalid_argument("bad time in test: " + iso);
+  return *s * 1000;
+}
 
 // A directory of its own under $TMPDIR (or /tmp), removed with everything in
 // it when the test ends: tests never share files, so ctest -j is safe.

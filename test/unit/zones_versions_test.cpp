@@ -192,6 +192,19 @@ TEST_CASE("zones store: set, show, history, pruning and rollback", "[zones][stor
   CHECK_THROWS_AS(s.zones().add_version("nobody", kConfig, 301), StoreError);
   CHECK(s.zones().history("dev-a")->size() == 10);
   CHECK(s.zones().summary("dev-a")->desired_version == std::optional<std::int64_t>(13));
+
+  // The conditional add stores only over the expected version.
+  CHECK_FALSE(s.zones().add_version_if("dev-a", 12, kOther, 302));
+  CHECK_FALSE(s.zones().add_version_if("dev-a", 0, kOther, 302));
+  auto added = s.zones().add_version_if("dev-a", 13, kOther, 302);
+  REQUIRE(added);
+  CHECK(added->version == 14);
+  CHECK(s.zones().summary("dev-a")->config == std::optional<std::string>(kOther));
+  CHECK_FALSE(s.zones().add_version_if("dev-a", 13, kConfig, 303));
+  CHECK_THROWS_AS(s.zones().add_version_if("nobody", 0, kConfig, 303), StoreError);
+  s.devices().add_one("dev-b", std::nullopt, "hash", 100);
+  CHECK_FALSE(s.zones().add_version_if("dev-b", 1, kConfig, 303));
+  CHECK(s.zones().add_version_if("dev-b", 0, kConfig, 303)->version == 1);
 }
 
 TEST_CASE("zones store: acknowledgements through the writer's batch", "[zones][store]") {

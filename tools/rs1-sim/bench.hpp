@@ -4,6 +4,8 @@
 //   (a) QoS 0 telemetry throughput    (b) QoS 1 throughput
 //   (c) sequential login rate          (d) publish -> committed latency
 //   (e) memory per connected device    (f) rollout trigger time (needs OTA)
+//   (i) QoS 0 throughput of the plugin broker alone and while Device API
+//       clients loop on GET device / PUT zones, with their requests/s
 // Only ratios mean anything on a shared 2-core machine; the figures are for
 // docs/BENCHMARKS.md. It also checks what no timing can excuse: every
 // telemetry message the plugin acknowledged is a row in the database.
@@ -33,7 +35,7 @@ struct BenchOptions {
   int latency_rate = 2000;  // messages/s
   int connections = 10000;
   int flush_ms = 100;                // the plugin's ingest_flush_ms
-  std::string scenarios = "abcdef";  // which to run (to profile one)
+  std::string scenarios = "abcdefi";  // which to run (to profile one)
   // A few seconds in all: for CI, where only the row counts are checked.
   void make_smoke();
 };

@@ -8,6 +8,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <ctime>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -19,6 +20,13 @@
 namespace rs1::sim {
 
 using Clock = std::chrono::steady_clock;
+
+// CONNECTs awaiting CONNACK at once: below mosquitto's listen backlog, so a
+// ramp never overflows it (an overflowing backlog drops SYNs, which TCP
+// retries only after a second).
+constexpr int kConnectWindow = 64;
+
+inline std::int64_t unix_now() { return static_cast<std::int64_t>(std::time(nullptr)); }
 
 class Client;
 

@@ -36,10 +36,6 @@ using namespace std::chrono_literals;
 // enough that 500 connects/s and thousands of devices' telemetry go out
 // evenly rather than in bursts.
 constexpr auto kTick = 10ms;
-// CONNECTs awaiting CONNACK at once: below mosquitto's listen backlog, so a
-// ramp never overflows it (an overflowing backlog drops SYNs, which TCP
-// retries only after a second).
-constexpr int kConnectWindow = 64;
 // A CONNECT without CONNACK this long is given up: the broker is stuck.
 constexpr auto kConnackTimeout = 10s;
 // A refused login is retried this rarely: a revoked device must not hammer
@@ -64,8 +60,6 @@ constexpr int kMaxUnacked = 50;
 constexpr std::size_t kOutboxMax = 32;
 constexpr int kDownloadThreads = 4;
 constexpr int kKeepaliveS = 60;
-
-std::int64_t unix_now() { return static_cast<std::int64_t>(std::time(nullptr)); }
 
 // v5 CONNACK codes that mean "these credentials will not do": retrying soon
 // cannot help.

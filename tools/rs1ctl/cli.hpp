@@ -13,8 +13,8 @@
 #include <stdexcept>
 #include <string>
 
-#include "store/sqlite.hpp"
 #include "output.hpp"
+#include "store/sqlite.hpp"
 
 namespace rs1ctl {
 
@@ -68,6 +68,14 @@ class Session {
 };
 
 using Handler = std::function<Outcome(Session&)>;
+
+// Binds an optional value: CLI11 2.1 has no std::optional support of its own.
+template <typename T>
+CLI::Option* add_optional(CLI::App* command, const std::string& name, std::optional<T>& target,
+                          const std::string& description) {
+  return command->add_option_function<T>(
+      name, [&target](const T& value) { target = value; }, description);
+}
 
 class Cli {
  public:

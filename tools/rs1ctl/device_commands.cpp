@@ -2,9 +2,12 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "commands.hpp"
 #include "core/identity.hpp"
+#include "documents/devices.hpp"
+#include "features/devices/provisioning.hpp"
 #include "output.hpp"
 #include "validators.hpp"
 
@@ -26,17 +29,6 @@ constexpr std::size_t kMaxSecretFileBytes = 4096;
 
 std::string not_found(const std::string& device_id) { return "device " + device_id + " not found"; }
 
-Json device_json(const rs1::DeviceRecord& d) {
-  return {{"device_id", d.device_id},
-          {"model", value_or_null(d.model)},
-          {"status", d.status},
-          {"online", d.online},
-          {"last_seen", value_or_null(d.last_seen)},
-          {"state", raw_object_or_null(d.state)},
-          {"firmware_version", value_or_null(d.firmware_version)},
-          {"created_at", d.created_at}};
-}
-
 std::string text_or_dash(const std::optional<std::string>& text) { return text ? *text : "-"; }
 
 std::string time_or_dash(const std::optional<std::int64_t>& t) { return t ? format_time(*t) : "-"; }
@@ -50,38 +42,33 @@ CLI::App* add_id_command(Cli& cli, CLI::App& group, DeviceArgs& args, const std:
 }
 
 Outcome add_device(Session& session, const DeviceArgs& args) {
-  rs1::Database& store = session.store();
-  rs1::DeviceSecret secret = rs1::new_device_secret();
+  rs1::DeviceSecret secret;
   try {
-    store.devices().add_one(args.device_id, args.model, secret.secret_hash, session.now());
-  } catch (const rs1::StoreError& e) {
-    if (e.kind() != rs1::StoreError::Kind::conflict) throw;
-    // The same insert fails for a taken device id and for an account name.
-    throw CommandError(store.devices().get(args.device_id)
-                           ? "device " + args.device_id + " already exists"
-                           : args.device_id + " is already an account name");
+    secret =
+        rs1::provision_device(session.store().devices(), args.device_id, args.model, session.now());
+  } catch (const rs1::DeviceIdTaken& e) {
+    throw CommandError(e.what());
   }
-  return Outcome{{{"device_id", args.device_id}, {"secret", secret.secret}},
+  return Outcome{rs1::doc::device_added_json(args.device_id, secret.secret),
                  "device " + args.device_id + " added\nsecret: " + secret.secret +
                      "\n(shown only this once: store it on the device)\n"};
 }
 
 Outcome list_devices(Session& session) {
-  Json document = Json::array();
+  const std::vector<rs1::DeviceRecord> devices = session.store().devices().list();
   Table table({"DEVICE", "MODEL", "STATUS", "ONLINE", "LAST SEEN", "FIRMWARE", "CREATED"});
-  for (const rs1::DeviceRecord& d : session.store().devices().list()) {
-    document.push_back(device_json(d));
+  for (const rs1::DeviceRecord& d : devices) {
     table.add_row({d.device_id, text_or_dash(d.model), d.status, d.online ? "yes" : "no",
                    time_or_dash(d.last_seen), text_or_dash(d.firmware_version),
                    format_time(d.created_at)});
   }
-  return Outcome{document, table.str("no devices")};
+  return Outcome{rs1::doc::device_list_json(devices), table.str("no devices")};
 }
 
 Outcome show_device(Session& session, const DeviceArgs& args) {
   std::optional<rs1::DeviceRecord> d = session.store().devices().get(args.device_id);
   if (!d) throw CommandError(not_found(args.device_id));
-  Json document = device_json(*d);
+  Json document = rs1::doc::device_json(*d);
   Table table;
   table.add_row({"device_id", d->device_id});
   table.add_row({"model", text_or_dash(d->model)});

@@ -11,6 +11,7 @@
 
 #include "commands.hpp"
 #include "core/identity.hpp"
+#include "documents/diag.hpp"
 #include "features/diag/diag.hpp"
 #include "output.hpp"
 #include "validators.hpp"
@@ -18,7 +19,6 @@
 namespace rs1ctl {
 namespace {
 
-constexpr std::size_t kRequestIdBytes = 16;  // 32 hex characters
 constexpr auto kAnswerPoll = std::chrono::milliseconds(200);
 // An answer comes as telemetry on this metric.
 constexpr const char* kDiagMetric = "diag";
@@ -73,12 +73,8 @@ std::optional<std::string> wait_for_answer(rs1::Database& store, const rs1::Diag
 
 Outcome request_diag(Session& session, const DiagArgs& args) {
   rs1::Database& store = session.store();
-  rs1::DiagRequest request;
-  request.request_id = rs1::random_hex(kRequestIdBytes);
-  request.device_id = args.device_id;
-  request.what = split_commas(args.what);
-  request.created_at = session.now();
-  request.expires_at = session.now() + rs1::kDiagTtlS;
+  rs1::DiagRequest request =
+      rs1::new_diag_request(args.device_id, split_commas(args.what), session.now());
   try {
     store.diag().add(request);
   } catch (const rs1::StoreError& e) {
@@ -87,16 +83,16 @@ Outcome request_diag(Session& session, const DiagArgs& args) {
     throw CommandError(e.what());
   }
   if (!args.wait_s) {
-    return Outcome{{{"request_id", request.request_id}}, request.request_id + "\n"};
+    return Outcome{rs1::doc::diag_request_json(request), request.request_id + "\n"};
   }
   std::optional<std::string> answer = wait_for_answer(store, request, *args.wait_s);
   if (!answer) {
     throw CommandError("no answer from " + args.device_id + " within " +
                        std::to_string(*args.wait_s) + " s");
   }
-  Json raw = raw_object_or_null(*answer);
-  return Outcome{{{"request_id", request.request_id}, {"answer", raw}},
-                 request.request_id + "\n" + dump_json(raw, -1) + "\n"};
+  Json document = rs1::doc::diag_answer_json(request, *answer);
+  std::string text = request.request_id + "\n" + dump_json(document["answer"], -1) + "\n";
+  return Outcome{std::move(document), std::move(text)};
 }
 
 }  // namespace

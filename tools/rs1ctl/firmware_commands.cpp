@@ -1,13 +1,13 @@
 // rs1ctl firmware add FILE --version V | list (SPEC §7, §8): an image is
 // streamed to <data_dir>/firmware/<sha256> (temporary file, fsync, rename,
 // directory fsync) before its row is committed; a failure leaves neither.
-#include <unistd.h>
-
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "commands.hpp"
+#include "documents/ota.hpp"
 #include "features/ota/firmware.hpp"
 #include "output.hpp"
 
@@ -27,47 +27,32 @@ std::string dir_of(const std::string& path) {
   return path.substr(0, slash);
 }
 
-Json firmware_json(const rs1::FirmwareRecord& f) {
-  return {
-      {"version", f.version}, {"sha256", f.sha256}, {"size", f.size}, {"created_at", f.created_at}};
-}
-
 Outcome add_firmware(Session& session, const FirmwareArgs& args) {
   rs1::Database& store = session.store();
-  if (store.firmware().by_version(args.version)) {
-    throw CommandError("firmware version " + args.version + " already exists");
-  }
   const std::string data_dir = args.data_dir ? *args.data_dir : dir_of(session.db_path());
-  rs1::StoredImage image;
+  rs1::FirmwareRecord record;
   try {
-    image = rs1::store_image_file(args.file, data_dir);
+    // The same atomic store as POST /api/v1/firmware, from the file.
+    record = rs1::add_firmware(store.firmware(), args.version, rs1::image_file_source(args.file),
+                               data_dir, session.now());
+  } catch (const rs1::StoreError& e) {
+    if (e.kind() != rs1::StoreError::Kind::conflict) throw;
+    throw CommandError(e.what());
   } catch (const std::runtime_error& e) {
     throw CommandError(e.what());
   }
-  rs1::FirmwareRecord record{args.version, image.sha256, image.size, session.now()};
-  try {
-    store.firmware().add(record);
-  } catch (const std::exception& e) {
-    // The image is of no use without its row, unless another version has it.
-    if (!image.existed) unlink(image.path.c_str());
-    if (auto* se = dynamic_cast<const rs1::StoreError*>(&e);
-        se && se->kind() == rs1::StoreError::Kind::conflict) {
-      throw CommandError("firmware version " + args.version + " already exists");
-    }
-    throw;
-  }
-  return Outcome{firmware_json(record), "firmware " + record.version + " added: " + record.sha256 +
-                                            ", " + std::to_string(record.size) + " bytes\n"};
+  return Outcome{rs1::doc::firmware_json(record), "firmware " + record.version +
+                                                      " added: " + record.sha256 + ", " +
+                                                      std::to_string(record.size) + " bytes\n"};
 }
 
 Outcome list_firmware(Session& session) {
-  Json document = Json::array();
+  const std::vector<rs1::FirmwareRecord> firmware = session.store().firmware().list();
   Table table({"VERSION", "SHA256", "SIZE", "CREATED"});
-  for (const auto& f : session.store().firmware().list()) {
-    document.push_back(firmware_json(f));
+  for (const auto& f : firmware) {
     table.add_row({f.version, f.sha256, std::to_string(f.size), format_time(f.created_at)});
   }
-  return Outcome{document, table.str("no firmware\n")};
+  return Outcome{rs1::doc::firmware_list_json(firmware), table.str("no firmware\n")};
 }
 
 }  // namespace

@@ -10,6 +10,7 @@
 #include <string>
 
 #include "commands.hpp"
+#include "documents/telemetry.hpp"
 #include "features/ops/ops.hpp"
 #include "output.hpp"
 #include "store/ops_jobs.hpp"
@@ -33,13 +34,6 @@ struct OpsArgs {
   std::string signing_key_file;  // empty: <data_dir>/signing.key
 };
 
-template <typename T>
-CLI::Option* add_optional(CLI::App* command, const std::string& name, std::optional<T>& target,
-                          const std::string& description) {
-  return command->add_option_function<T>(
-      name, [&target](const T& value) { target = value; }, description);
-}
-
 std::string data_dir_of(const Session& s, const OpsArgs& a) {
   if (!a.data_dir.empty()) return a.data_dir;
   std::string dir = std::filesystem::path(s.db_path()).parent_path().string();
@@ -61,15 +55,10 @@ Outcome hourly(Session& session, const HourlyArgs& args) {
   Json document = Json::array();
   Table table({"HOUR", "DEVICE", "METRIC", "COUNT", "FIELDS"});
   for (const auto& h : session.store().ops().hourly(q)) {
-    Json fields = object_or_null(h.fields);
-    if (fields.is_null()) fields = Json::object();
+    Json row = rs1::doc::hourly_row_json(h);
     table.add_row({format_time(h.hour), h.device_id, h.metric, std::to_string(h.count),
-                   dump_json(fields, -1)});
-    document.push_back({{"device_id", h.device_id},
-                        {"metric", h.metric},
-                        {"hour", h.hour},
-                        {"count", h.count},
-                        {"fields", std::move(fields)}});
+                   dump_json(row["fields"], -1)});
+    document.push_back(std::move(row));
   }
   return Outcome{document, table.str("no hourly aggregates")};
 }
@@ -105,8 +94,24 @@ Outcome backup_list(Session& session, const OpsArgs& args) {
   return Outcome{document, table.str("no backups")};
 }
 
-Outcome backup_restore(Session&, const OpsArgs& args) {
+// Names the same file (both existing), however spelled.
+bool same_file(const std::string& a, const std::string& b) {
+  std::error_code ec;
+  return std::filesystem::equivalent(a, b, ec);
+}
+
+Outcome backup_restore(Session& session, const OpsArgs& args) {
   const std::string& to = args.to;
+  // A restore is an admin access. It is recorded in the restored database
+  // (below, before that file takes its name) and, by the CLI as for every
+  // command, in the database --db names when that is another one that opens:
+  // a corrupt one (the reason for many restores) is left alone.
+  if (exists(session.db_path()) && !same_file(session.db_path(), to)) {
+    try {
+      session.store();
+    } catch (const std::exception&) {
+    }
+  }
   if (!exists(args.file)) throw CommandError("no backup at " + args.file);
   std::string check;
   try {
@@ -131,6 +136,15 @@ Outcome backup_restore(Session&, const OpsArgs& args) {
   try {
     rs1::remove_file(tmp);
     rs1::copy_database_file(args.file, tmp);
+    Json restore_args = {{"file", args.file}, {"to", to}};
+    if (args.force) restore_args["force"] = "true";
+    rs1::SecurityEvent event;
+    event.event_type = "admin_api_access";
+    event.severity = "info";
+    event.details = dump_json(
+        Json{{"command", "backup restore"}, {"args", restore_args}, {"result", "ok"}}, -1);
+    event.time = session.now();
+    rs1::append_security_event_to_file(tmp, event);
     std::string again = rs1::integrity_check_file(tmp);
     if (again != "ok")
       throw CommandError("the restored copy failed integrity_check (" + again + ")");

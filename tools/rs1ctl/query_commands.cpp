@@ -7,6 +7,8 @@
 #include <string>
 
 #include "commands.hpp"
+#include "documents/security_log.hpp"
+#include "documents/telemetry.hpp"
 #include "output.hpp"
 #include "store/ops_jobs.hpp"
 #include "validators.hpp"
@@ -31,14 +33,6 @@ struct SecurityLogArgs {
   std::optional<std::string> event_type;
 };
 
-// Binds an optional value: CLI11 2.1 has no std::optional support of its own.
-template <typename T>
-CLI::Option* add_optional(CLI::App* command, const std::string& name, std::optional<T>& target,
-                          const std::string& description) {
-  return command->add_option_function<T>(
-      name, [&target](const T& value) { target = value; }, description);
-}
-
 Outcome query_telemetry(Session& session, const TelemetryArgs& args) {
   rs1::TelemetryQuery query;
   query.device_id = args.device_id;
@@ -48,44 +42,20 @@ Outcome query_telemetry(Session& session, const TelemetryArgs& args) {
   if (args.until) query.until_ms = *args.until * 1000 + 999;
   query.limit = args.limit;
 
-  std::vector<rs1::TelemetryRecord> rows = session.store().telemetry().query(query);
-  if (query.since_ms) {
-    // Rows older than the hot window are in the archive beside the database
-    // (<data_dir>/archive/telemetry, data_dir being the database's
-    // directory): a row is in exactly one of the two, so merging them in time
-    // order is the whole answer.
-    std::vector<rs1::TelemetryRecord> archived;
-    std::string data_dir = std::filesystem::path(session.db_path()).parent_path().string();
-    if (data_dir.empty()) data_dir = ".";
-    rs1::read_archive(data_dir, query.since_ms, query.until_ms, [&](rs1::TelemetryRecord&& r) {
-      if (r.received_at_ms < *query.since_ms) return true;
-      if (query.until_ms && r.received_at_ms > *query.until_ms) return true;
-      if (query.device_id && r.device_id != *query.device_id) return true;
-      if (query.metric && r.metric != *query.metric) return true;
-      archived.push_back(std::move(r));
-      return true;
-    });
-    if (!archived.empty()) {
-      rows.insert(rows.begin(), std::make_move_iterator(archived.begin()),
-                  std::make_move_iterator(archived.end()));
-      std::stable_sort(rows.begin(), rows.end(), [](const auto& a, const auto& b) {
-        return a.received_at_ms < b.received_at_ms;
-      });
-      if (rows.size() > static_cast<std::size_t>(query.limit))
-        rows.resize(static_cast<std::size_t>(query.limit));
-    }
-  }
+  // Rows older than the hot window are in the archive beside the database
+  // (<data_dir>/archive/telemetry, data_dir being the database's directory).
+  std::string data_dir = std::filesystem::path(session.db_path()).parent_path().string();
+  if (data_dir.empty()) data_dir = ".";
+  std::vector<rs1::TelemetryRecord> rows =
+      rs1::query_telemetry_with_archive(session.store(), data_dir, query);
 
   Json document = Json::array();
   Table table({"TIME", "DEVICE", "METRIC", "PAYLOAD"});
   for (const rs1::TelemetryRecord& r : rows) {
-    Json payload = raw_object_or_null(r.payload);
+    Json row = rs1::doc::telemetry_row_json(r);
     table.add_row(
-        {format_time_ms(r.received_at_ms), r.device_id, r.metric, dump_json(payload, -1)});
-    document.push_back({{"device_id", r.device_id},
-                        {"metric", r.metric},
-                        {"received_at_ms", r.received_at_ms},
-                        {"payload", std::move(payload)}});
+        {format_time_ms(r.received_at_ms), r.device_id, r.metric, dump_json(row["payload"], -1)});
+    document.push_back(std::move(row));
   }
   return Outcome{document, table.str("no telemetry")};
 }
@@ -98,14 +68,10 @@ Outcome security_log(Session& session, const SecurityLogArgs& args) {
   Json document = Json::array();
   Table table({"TIME", "TYPE", "SEVERITY", "IP", "DETAILS"});
   for (const rs1::SecurityEvent& e : session.store().security_log().query(query)) {
-    Json details = object_or_null(e.details);
+    Json event = rs1::doc::security_event_json(e);
     table.add_row({format_time(e.time), e.event_type, e.severity, e.ip.empty() ? "-" : e.ip,
-                   dump_json(details, -1)});
-    document.push_back({{"event_type", e.event_type},
-                        {"severity", e.severity},
-                        {"ip", e.ip.empty() ? Json(nullptr) : Json(e.ip)},
-                        {"details", std::move(details)},
-                        {"time", e.time}});
+                   dump_json(event["details"], -1)});
+    document.push_back(std::move(event));
   }
   return Outcome{document, table.str("no events")};
 }

@@ -4,14 +4,14 @@
 // the rollout through its stages.
 #include <memory>
 #include <optional>
-#include <set>
 #include <sstream>
 #include <string>
 #include <vector>
 
 #include "commands.hpp"
-#include "core/identity.hpp"
+#include "documents/ota.hpp"
 #include "features/ota/rollout.hpp"
+#include "features/ota/rollout_order.hpp"
 #include "output.hpp"
 #include "validators.hpp"
 
@@ -27,32 +27,6 @@ struct RolloutArgs {
   std::int64_t rollout_id = 0;
   bool with_devices = false;
 };
-
-Json counts_json(const rs1::RolloutCounts& c) {
-  Json j = Json::object();
-  for (std::size_t i = 0; i < rs1::kDeviceOtaStatusCount; ++i) {
-    j[rs1::status_name(static_cast<rs1::DeviceOtaStatus>(i))] = c[i];
-  }
-  return j;
-}
-
-Json rollout_json(const rs1::Rollout& r, const rs1::RolloutCounts& counts) {
-  return {{"rollout_id", r.id},
-          {"version", r.version},
-          {"state", rs1::state_name(r.state)},
-          {"reason", value_or_null(r.reason)},
-          {"stages", r.policy.stages},
-          {"stage", r.stage + 1},
-          {"counts", counts_json(counts)},
-          {"all", r.all},
-          {"max_failure_rate", r.policy.max_failure_rate},
-          {"min_finished", r.policy.min_finished},
-          {"max_per_minute", r.policy.max_per_minute},
-          {"timeout_min", r.policy.timeout_min},
-          {"retries", r.policy.retries},
-          {"created_at", r.created_at},
-          {"updated_at", r.updated_at}};
-}
 
 std::string stages_text(const std::vector<int>& stages) {
   std::string s;
@@ -88,57 +62,42 @@ rs1::Rollout get_rollout(rs1::Database& store, std::int64_t id) {
 Outcome status_outcome(rs1::Database& store, std::int64_t id, bool with_devices) {
   rs1::Rollout r = get_rollout(store, id);
   const rs1::RolloutCounts counts = rs1::count_statuses(r);
-  Json doc = rollout_json(r, counts);
   std::string text = rollout_text(r, counts);
   if (with_devices) {
-    Json devices = Json::array();
     Table table({"DEVICE", "STATUS", "ATTEMPTS", "UPDATED", "ERROR"});
     for (const auto& d : r.devices) {
-      devices.push_back({{"device_id", d.device_id},
-                         {"status", rs1::status_name(d.status)},
-                         {"attempts", d.attempts},
-                         {"error", value_or_null(d.error)},
-                         {"updated_at", d.updated_at}});
       table.add_row({d.device_id, rs1::status_name(d.status), std::to_string(d.attempts),
                      format_time(d.updated_at), d.error ? *d.error : "-"});
     }
-    doc["devices"] = devices;
     text += table.str("no devices\n");
   }
-  return Outcome{doc, text};
+  return Outcome{rs1::doc::rollout_status_json(r, counts, with_devices), text};
 }
 
 Outcome create_rollout(Session& session, RolloutArgs args) {
   auto stages = rs1::parse_stages(args.stages);
   if (!stages) throw CommandError("--stages: comma-separated percentages, e.g. 10,50,100");
-  args.policy.stages = *stages;
-  if (auto problem = rs1::check_policy(args.policy)) throw CommandError(*problem);
-  rs1::Database& store = session.store();
-  auto firmware = store.firmware().by_version(args.version);
-  if (!firmware)
-    throw CommandError("no firmware version " + args.version + " (rs1ctl firmware add)");
-  rs1::Rollout r;
-  r.version = args.version;
-  r.all = args.all;
-  r.policy = args.policy;
-  r.created_at = session.now();
+  rs1::RolloutOrder order;
+  order.version = args.version;
+  order.all = args.all;
+  order.policy = args.policy;
+  order.policy.stages = *stages;
   if (!args.all) {
-    std::set<std::string> seen;
     std::stringstream list(args.devices);
     std::string id;
-    while (std::getline(list, id, ',')) {
-      if (!rs1::is_valid_device_id(id))
-        throw CommandError("--devices: invalid device id '" + id + "'");
-      if (!seen.insert(id).second) continue;
-      rs1::RolloutDevice d;
-      d.device_id = id;
-      r.devices.push_back(d);
-    }
-    if (r.devices.empty()) throw CommandError("--devices: no device given");
+    while (std::getline(list, id, ',')) order.devices.push_back(id);
   }
+  rs1::Database& store = session.store();
   std::int64_t id = 0;
   try {
-    id = store.rollouts().create(r);
+    // The same rules as POST /api/v1/rollouts.
+    id = rs1::create_rollout(store.rollouts(), store.firmware(), order, session.now());
+  } catch (const rs1::RolloutOrderError& e) {
+    using Part = rs1::RolloutOrderError::Part;
+    if (e.part == Part::version)
+      throw CommandError(std::string(e.what()) + " (rs1ctl firmware add)");
+    if (e.part == Part::devices) throw CommandError(std::string("--devices: ") + e.what());
+    throw CommandError(e.what());
   } catch (const rs1::StoreError& e) {
     if (e.kind() != rs1::StoreError::Kind::conflict) throw;
     throw CommandError(e.what());
@@ -152,7 +111,7 @@ Outcome list_rollouts(Session& session) {
   Table table({"ROLLOUT", "VERSION", "STATE", "STAGE", "COUNTS"});
   for (const auto& r : store.rollouts().list()) {
     const rs1::RolloutCounts counts = store.rollouts().counts(r.id);
-    doc.push_back(rollout_json(r, counts));
+    doc.push_back(rs1::doc::rollout_json(r, counts));
     table.add_row({std::to_string(r.id), r.version, rs1::state_name(r.state),
                    std::to_string(r.stage + 1) + "/" + std::to_string(r.policy.stages.size()),
                    counts_text(counts)});
@@ -162,30 +121,10 @@ Outcome list_rollouts(Session& session) {
 
 Outcome change_rollout(Session& session, std::int64_t id, rs1::RolloutState to) {
   rs1::Database& store = session.store();
-  rs1::Rollout r = get_rollout(store, id);
-  using S = rs1::RolloutState;
-  std::vector<S> from;
-  std::optional<std::string> reason;
-  switch (to) {
-    case S::paused:
-      from = {S::running};
-      reason = "paused by an operator";
-      break;
-    case S::running:
-      from = {S::paused};
-      break;
-    default:
-      from = {S::running, S::paused};
-      reason = "cancelled by an operator";
-      break;
-  }
-  if (!store.rollouts().command(id, from, to, reason, session.now())) {
-    r = get_rollout(store, id);
-    throw CommandError("rollout " + std::to_string(id) + " is " + rs1::state_name(r.state) +
-                       (to == S::paused    ? ": only a running rollout can be paused"
-                        : to == S::running ? ": only a paused rollout can be resumed"
-                                           : ": it has ended already"));
-  }
+  const rs1::RolloutChangeResult result =
+      rs1::change_rollout_state(store.rollouts(), id, to, session.now());
+  if (!result.found) throw CommandError("rollout " + std::to_string(id) + " not found");
+  if (result.refused) throw CommandError(*result.refused);
   return status_outcome(store, id, false);
 }
 

@@ -7,6 +7,7 @@
 #include <string>
 
 #include "commands.hpp"
+#include "documents/zones.hpp"
 #include "features/zones/zone_config.hpp"
 #include "features/zones/zones.hpp"
 #include "output.hpp"
@@ -23,23 +24,6 @@ struct ZoneArgs {
 
 std::string not_found(const std::string& device_id) { return "device " + device_id + " not found"; }
 
-Json version_json(const rs1::ZoneVersion& v) {
-  return {{"version", v.version},
-          {"created_at", v.created_at},
-          {"status", v.status},
-          {"error", value_or_null(v.error)},
-          {"acked_at", value_or_null(v.acked_at)},
-          {"rollback_of", value_or_null(v.rollback_of)}};
-}
-
-Json summary_json(const std::string& device_id, const rs1::ZoneSummary& s) {
-  return {{"device_id", device_id},
-          {"desired_version", value_or_null(s.desired_version)},
-          {"applied_version", value_or_null(s.applied_version)},
-          {"status", value_or_null(s.status)},
-          {"config", raw_object_or_null(s.config)}};
-}
-
 std::string int_or_dash(const std::optional<std::int64_t>& v) {
   return v ? std::to_string(*v) : std::string("-");
 }
@@ -54,7 +38,7 @@ Outcome show_outcome(Session& session, const std::string& device_id, std::string
   table.add_row({"applied_version", int_or_dash(s->applied_version)});
   table.add_row({"status", s->status ? *s->status : "-"});
   table.add_row({"config", s->config ? *s->config : "-"});
-  return Outcome{summary_json(device_id, *s), headline + table.str()};
+  return Outcome{rs1::doc::zone_summary_json(device_id, *s), headline + table.str()};
 }
 
 Outcome set_zones(Session& session, const ZoneArgs& args) {
@@ -102,15 +86,13 @@ Outcome roll_back(Session& session, const ZoneArgs& args) {
 Outcome history(Session& session, const ZoneArgs& args) {
   auto versions = session.store().zones().history(args.device_id);
   if (!versions) throw CommandError(not_found(args.device_id));
-  Json document = Json::array();
   Table table({"VERSION", "CREATED", "STATUS", "ACKED", "ROLLBACK OF", "ERROR"});
   for (const auto& v : *versions) {
-    document.push_back(version_json(v));
     table.add_row({std::to_string(v.version), format_time(v.created_at), v.status,
                    v.acked_at ? format_time(*v.acked_at) : "-", int_or_dash(v.rollback_of),
                    v.error ? *v.error : "-"});
   }
-  return Outcome{document, table.str("no zone versions")};
+  return Outcome{rs1::doc::zone_history_json(*versions), table.str("no zone versions")};
 }
 
 CLI::App* add_id_command(Cli& cli, CLI::App& group, ZoneArgs& args, const std::string& name,

@@ -20,6 +20,16 @@ struct AccountCredentials {
   std::string password_hash;
 };
 
+// A Device API session (SPEC §10): the token with this jti is honoured
+// while its row exists and it has not expired.
+struct ApiSession {
+  std::string jti;
+  std::string username;
+  Role role = Role::service;  // the account's role now
+  std::int64_t issued_at = 0;
+  std::int64_t expires_at = 0;
+};
+
 struct AccountRecord {
   std::string username;
   Role role = Role::service;
@@ -37,6 +47,16 @@ class AccountStore {
   virtual bool remove(const std::string& username) = 0;
   virtual std::vector<AccountCredentials> load_credentials() = 0;
   virtual std::optional<AccountCredentials> find_credentials(const std::string& username) = 0;
+
+  // Device API sessions. add_session also prunes sessions expired before
+  // `s.issued_at`; it throws StoreError(conflict) when the account is gone.
+  // Removing an account removes its sessions in the same transaction.
+  virtual void add_session(const ApiSession& s) = 0;
+  // The session with this jti, joined with its account's current role;
+  // nothing when it was removed, its account deleted, or it expired by `now_s`.
+  virtual std::optional<ApiSession> find_session(const std::string& jti, std::int64_t now_s) = 0;
+  // False when there was no such session.
+  virtual bool remove_session(const std::string& jti) = 0;
 };
 
 }  // namespace rs1

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "core/store_error.hpp"
@@ -47,6 +48,33 @@ struct DeviceUpdate {
   std::optional<std::string> firmware_version;
 };
 
+// A page of `device list` (the Device API's GET /api/v1/devices): devices
+// whose id sorts after `after_id`, in device id order, so a page is stable
+// while devices are added or deleted (keyset, never an offset).
+struct DevicePageQuery {
+  std::optional<std::string> status;       // active | revoked
+  std::optional<bool> online;              // the stored presence
+  std::optional<std::string> id_contains;  // a device id substring, matched literally
+  std::optional<std::string> after_id;     // the last id of the previous page
+  std::int64_t limit = 100;
+};
+
+// The fleet overview (GET /api/v1/fleet). The four device states partition
+// `total`: `revoked` counts every revoked device, whatever its presence;
+// `online` active devices whose stored presence is online; `offline` active
+// devices seen before (last_seen set) and not online now; `never_seen` active
+// devices never seen (no last_seen) and not online.
+struct FleetCounts {
+  std::int64_t total = 0;
+  std::int64_t online = 0;
+  std::int64_t offline = 0;
+  std::int64_t never_seen = 0;
+  std::int64_t revoked = 0;
+  // Devices per reported firmware version (revoked ones included; devices
+  // that never reported one are not counted), by version.
+  std::vector<std::pair<std::string, std::int64_t>> firmware;
+};
+
 class DeviceStore {
  public:
   virtual ~DeviceStore() = default;
@@ -59,6 +87,10 @@ class DeviceStore {
   }
   virtual std::vector<DeviceRecord> list() = 0;
   virtual std::optional<DeviceRecord> get(const std::string& device_id) = 0;
+  // At most q.limit devices, in device id order.
+  virtual std::vector<DeviceRecord> page(const DevicePageQuery& q) = 0;
+  // Counted by the database (no row is loaded).
+  virtual FleetCounts fleet_counts() = 0;
   // False when there is no such device.
   virtual bool set_status(const std::string& device_id, const std::string& status) = 0;
   // Removes the device with its telemetry; false when there is no such device.

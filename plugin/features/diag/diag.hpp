@@ -30,6 +30,16 @@ struct DiagSent {
   std::int64_t sent_at = 0;
 };
 
+// A new request for `device_id`: a fresh id (32 hex characters), made at
+// `now_s`, dropped kDiagTtlS later if not delivered. rs1ctl diag and the
+// Device API's POST /api/v1/devices/{id}/diag both make theirs here and
+// store it with DiagStore::add.
+DiagRequest new_diag_request(const std::string& device_id, std::vector<std::string> what,
+                             std::int64_t now_s);
+
+// Why an item of `what` cannot be asked for (an empty name), or nothing.
+std::optional<std::string> diag_item_problem(const std::string& item);
+
 // The `diag/request` payload: {"request_id","what"}.
 std::string diag_request_payload(const DiagRequest& request);
 

@@ -12,6 +12,7 @@
 
 #include "core/store_error.hpp"
 #include "features/ops/ops.hpp"
+#include "features/security_log/security_log.hpp"
 
 namespace rs1 {
 
@@ -76,6 +77,16 @@ class OpsStore {
   // Up to `max_rows` rows received in [from_ms, before_ms), in rowid order.
   virtual std::vector<ArchiveRow> archive_chunk(std::int64_t from_ms, std::int64_t before_ms,
                                                 std::size_t max_rows) = 0;
+  // The fast path, which empties the table from its start: the rows of
+  // lowest rowid, in rowid order, up to `max_rows`, as long as each was
+  // received before `before_ms` and on the day of the first. A row whose
+  // device is gone comes with an empty device_id.
+  virtual std::vector<ArchiveRow> archive_head(std::int64_t before_ms, std::size_t max_rows) = 0;
+  // One transaction: deletes the rows with rowid in [first_rowid, last_rowid]
+  // received in [from_ms, before_ms) (a head chunk, whole) and clears the
+  // pending chunk; returns how many went.
+  virtual std::size_t delete_archived_range(std::int64_t first_rowid, std::int64_t last_rowid,
+                                            std::int64_t from_ms, std::int64_t before_ms) = 0;
   virtual std::optional<ArchivePending> archive_pending() = 0;
   virtual void set_archive_pending(const ArchivePending& p) = 0;
   // One transaction: deletes the rows and clears the pending chunk.
@@ -91,6 +102,19 @@ class OpsStore {
                           std::int64_t now_ms) = 0;
   virtual std::optional<std::string> job_error(const std::string& job) = 0;
 
+  // -------- deleted devices
+  // Deletes, in bounded chunks, the telemetry rows and hourly aggregates of
+  // devices that are gone (a `device delete` interrupted between its chunks,
+  // rows queued for a device as it was deleted); returns how many went.
+  virtual std::size_t sweep_deleted_devices() = 0;
+
+  // -------- checkpoints
+  // Copies what the write-ahead log holds into the database file, as far as
+  // readers allow, without waiting for or blocking the writer (SQLite: a
+  // PASSIVE checkpoint). The broker's ingest writer never checkpoints inside
+  // its own commits; this, run every second off its thread, does it instead.
+  virtual void checkpoint() = 0;
+
   // -------- copies
   // A consistent online copy of the whole database into `dest_path` (a new
   // file), stepped in small pieces under one read snapshot, so writers go on.
@@ -103,5 +127,9 @@ class OpsStore {
 // backup being verified, a restore). SQLite: store/sqlite_ops.cpp.
 std::string integrity_check_file(const std::string& path);
 void copy_database_file(const std::string& src_path, const std::string& dest_path);
+// Appends `event` to the security log of the database file at `path` (a
+// restored copy no connection holds yet), in its own rollback-journal
+// transaction. Throws StoreError.
+void append_security_event_to_file(const std::string& path, const SecurityEvent& event);
 
 }  // namespace rs1

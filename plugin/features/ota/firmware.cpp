@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "core/identity.hpp"
+#include "core/store_error.hpp"
 
 namespace rs1 {
 namespace {
@@ -57,14 +58,7 @@ bool is_sha256_hex(const std::string& s) {
 
 std::string firmware_dir(const std::string& data_dir) { return data_dir + "/firmware"; }
 
-StoredImage store_image_file(const std::string& source, const std::string& data_dir) {
-  Fd in;
-  in.fd = open(source.c_str(), O_RDONLY | O_CLOEXEC);
-  if (in.fd < 0) throw std::runtime_error("cannot read " + source + ": " + errno_text());
-  struct stat st {};
-  if (fstat(in.fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-    throw std::runtime_error("cannot read " + source + ": not a regular file");
-  }
+StoredImage store_image(const ImageSource& source, const std::string& data_dir) {
   make_dir(data_dir);
   const std::string dir = firmware_dir(data_dir);
   make_dir(dir);
@@ -82,23 +76,37 @@ StoredImage store_image_file(const std::string& source, const std::string& data_
   std::unique_ptr<EVP_MD_CTX, MdFree> md(EVP_MD_CTX_new());
   if (!md || EVP_DigestInit_ex(md.get(), EVP_sha256(), nullptr) != 1)
     throw fail("SHA-256 unavailable");
-  std::vector<char> buf(1 << 16);
   std::int64_t size = 0;
-  for (;;) {
-    ssize_t n = read(in.fd, buf.data(), buf.size());
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) throw fail("cannot read " + source + ": " + errno_text());
-    if (n == 0) break;
-    if (EVP_DigestUpdate(md.get(), buf.data(), static_cast<std::size_t>(n)) != 1) {
-      throw fail("SHA-256 failed");
+  std::string sink_failure;
+  const ImageSink sink = [&](const char* data, std::size_t n) {
+    if (EVP_DigestUpdate(md.get(), data, n) != 1) {
+      sink_failure = "SHA-256 failed";
+      return false;
     }
-    for (ssize_t done = 0; done < n;) {
-      ssize_t w = write(out.fd, buf.data() + done, static_cast<std::size_t>(n - done));
+    for (std::size_t done = 0; done < n;) {
+      ssize_t w = write(out.fd, data + done, n - done);
       if (w < 0 && errno == EINTR) continue;
-      if (w < 0) throw fail("cannot write " + tmp + ": " + errno_text());
-      done += w;
+      if (w < 0) {
+        sink_failure = "cannot write " + tmp + ": " + errno_text();
+        return false;
+      }
+      done += static_cast<std::size_t>(w);
     }
-    size += n;
+    size += static_cast<std::int64_t>(n);
+    return true;
+  };
+  std::string why;
+  bool complete = false;
+  try {
+    complete = source(sink, why);
+  } catch (...) {
+    unlink(tmp.c_str());
+    throw;
+  }
+  if (!sink_failure.empty()) throw fail(sink_failure);
+  if (!complete) {
+    unlink(tmp.c_str());
+    throw ImageSourceError(why.empty() ? "the image broke off" : why);
   }
   if (fsync(out.fd) != 0) throw fail("cannot sync " + tmp + ": " + errno_text());
   if (close(out.fd) != 0) {
@@ -131,6 +139,55 @@ StoredImage store_image_file(const std::string& source, const std::string& data_
     throw std::runtime_error(why);
   }
   return image;
+}
+
+ImageSource image_file_source(const std::string& path) {
+  return [path](const ImageSink& sink, std::string& why) {
+    Fd in;
+    in.fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (in.fd < 0) throw ImageSourceError("cannot read " + path + ": " + errno_text());
+    struct stat st {};
+    if (fstat(in.fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+      throw ImageSourceError("cannot read " + path + ": not a regular file");
+    }
+    std::vector<char> buf(1 << 16);
+    for (;;) {
+      ssize_t n = read(in.fd, buf.data(), buf.size());
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) {
+        why = "cannot read " + path + ": " + errno_text();
+        return false;
+      }
+      if (n == 0) return true;
+      if (!sink(buf.data(), static_cast<std::size_t>(n))) return true;  // the sink says why
+    }
+  };
+}
+
+StoredImage store_image_file(const std::string& source, const std::string& data_dir) {
+  return store_image(image_file_source(source), data_dir);
+}
+
+FirmwareRecord add_firmware(FirmwareStore& store, const std::string& version,
+                            const ImageSource& source, const std::string& data_dir,
+                            std::int64_t now_s) {
+  const std::string exists = "firmware version " + version + " already exists";
+  if (store.by_version(version)) throw StoreError(StoreError::Kind::conflict, exists);
+  const StoredImage image = store_image(source, data_dir);
+  FirmwareRecord record{version, image.sha256, image.size, now_s};
+  try {
+    store.add(record);
+  } catch (const StoreError& e) {
+    // The image is of no use without its row, unless another version has it.
+    if (!image.existed) unlink(image.path.c_str());
+    if (e.kind() == StoreError::Kind::conflict)
+      throw StoreError(StoreError::Kind::conflict, exists);
+    throw;
+  } catch (...) {
+    if (!image.existed) unlink(image.path.c_str());
+    throw;
+  }
+  return record;
 }
 
 }  // namespace rs1

@@ -3,8 +3,11 @@
 // either both the file and the row exist, or neither.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -48,10 +51,38 @@ struct StoredImage {
   bool existed = false;
 };
 
-// Streams `source` (never read whole) to a temporary file in
-// firmware_dir(data_dir), fsyncs it, renames it to its sha256 and fsyncs the
-// directory. Throws std::runtime_error with one clear line (unreadable
-// source, full disk, …), leaving no temporary file behind.
+// Where an image's bytes come from: hands every chunk to the sink in turn
+// and returns true at its end, or false (with `why`) when it broke off. The
+// sink returns false once it cannot take more (the source then stops).
+using ImageSink = std::function<bool(const char* data, std::size_t size)>;
+using ImageSource = std::function<bool(const ImageSink& sink, std::string& why)>;
+
+// The source broke off (an unreadable file, an upload cut short): nothing
+// was stored.
+struct ImageSourceError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+// Streams `source` (never held whole) to a temporary file in
+// firmware_dir(data_dir), hashing as it goes, fsyncs it, renames it to its
+// sha256 and fsyncs the directory. Throws ImageSourceError when the source
+// broke off and std::runtime_error with one clear line otherwise (full
+// disk, …), leaving no temporary file behind.
+StoredImage store_image(const ImageSource& source, const std::string& data_dir);
+
+// A file as an ImageSource, read in 64 KiB chunks (ImageSourceError when
+// it cannot be opened or is not a regular file).
+ImageSource image_file_source(const std::string& path);
+// store_image of image_file_source(source).
 StoredImage store_image_file(const std::string& source, const std::string& data_dir);
+
+// `rs1ctl firmware add` and POST /api/v1/firmware: stores the image from
+// `source` and then its row, so that both exist or neither. Throws
+// StoreError(conflict) "firmware version V already exists" (checked before
+// the image is read, and again by the row), ImageSourceError and
+// std::runtime_error as store_image. `version` must be valid.
+FirmwareRecord add_firmware(FirmwareStore& store, const std::string& version,
+                            const ImageSource& source, const std::string& data_dir,
+                            std::int64_t now_s);
 
 }  // namespace rs1

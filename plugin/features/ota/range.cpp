@@ -3,22 +3,20 @@
 #include <limits>
 #include <optional>
 
+#include "core/text.hpp"
+
 namespace rs1 {
 namespace {
 
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
-}
-
-// Digits only, no sign, no overflow.
+// Digits only, no sign. A number past 18 digits is well-formed (RFC 9110
+// puts no bound on it) and larger than any file: it saturates.
 std::optional<std::int64_t> number(std::string_view s) {
-  if (s.empty() || s.size() > 18) return std::nullopt;
+  if (s.empty()) return std::nullopt;
+  constexpr std::int64_t kHuge = std::numeric_limits<std::int64_t>::max();
   std::int64_t v = 0;
   for (char c : s) {
     if (c < '0' || c > '9') return std::nullopt;
-    v = v * 10 + (c - '0');
+    v = v > (kHuge - 9) / 10 ? kHuge : v * 10 + (c - '0');
   }
   return v;
 }
@@ -36,16 +34,17 @@ bool iequals(std::string_view a, std::string_view b) {
 
 ByteRange parse_range(std::string_view header, std::int64_t size) {
   ByteRange whole;
-  header = trim(header);
+  header = trim_blanks(header);
   if (header.empty()) return whole;
   auto eq = header.find('=');
-  if (eq == std::string_view::npos || !iequals(trim(header.substr(0, eq)), "bytes")) return whole;
-  std::string_view spec = trim(header.substr(eq + 1));
+  if (eq == std::string_view::npos || !iequals(trim_blanks(header.substr(0, eq)), "bytes"))
+    return whole;
+  std::string_view spec = trim_blanks(header.substr(eq + 1));
   if (spec.find(',') != std::string_view::npos) return whole;  // multiple ranges: served whole
   auto dash = spec.find('-');
   if (dash == std::string_view::npos) return whole;
-  std::string_view a = trim(spec.substr(0, dash));
-  std::string_view b = trim(spec.substr(dash + 1));
+  std::string_view a = trim_blanks(spec.substr(0, dash));
+  std::string_view b = trim_blanks(spec.substr(dash + 1));
   ByteRange r;
   r.kind = ByteRange::Kind::partial;
   if (a.empty()) {  // suffix: the last n bytes

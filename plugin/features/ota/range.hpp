@@ -20,8 +20,10 @@ struct ByteRange {
 
 // `header` is the Range header's value (empty when absent). Single ranges
 // only: "bytes=a-b", "bytes=a-", "bytes=-n". A malformed header is ignored
-// (the whole file), as RFC 9110 allows; a well-formed one that selects no
-// byte of the file is unsatisfiable.
+// (the whole file), as RFC 9110 §14.2 says; so is one of several ranges
+// (a server may ignore Range; a resuming device asks for one); a
+// well-formed one that selects no byte of the file (a number past 64 bits
+// included) is unsatisfiable.
 ByteRange parse_range(std::string_view header, std::int64_t size);
 
 }  // namespace rs1

@@ -395,6 +395,31 @@ void RolloutEngine::on_provisioned(const std::string& device_id, std::int64_t no
   }
 }
 
+void RolloutEngine::take_in(const std::vector<std::string>& device_ids, std::int64_t now_s,
+                            EngineOutput& out) {
+  if (!holds_all()) return;
+  for (const auto& id : device_ids) on_provisioned(id, now_s, out);
+}
+
+bool RolloutEngine::holds_all() const {
+  for (const auto& [id, a] : active_) {
+    if (a.r.all) return true;
+  }
+  return false;
+}
+
+std::vector<std::string> RolloutEngine::device_ids() const {
+  std::vector<std::string> ids;
+  ids.reserve(owners_.size());
+  for (const auto& [id, a] : active_) {
+    for (const auto& d : a.r.devices) {
+      auto owner = owners_.find(d.device_id);
+      if (owner != owners_.end() && owner->second.first == id) ids.push_back(d.device_id);
+    }
+  }
+  return ids;
+}
+
 void RolloutEngine::on_removed(const std::string& device_id, std::int64_t now_s,
                                EngineOutput& out) {
   std::size_t i = 0;
@@ -410,8 +435,10 @@ void RolloutEngine::on_removed(const std::string& device_id, std::int64_t now_s,
   drop_if_ended(a->r.id);
 }
 
-void RolloutEngine::tick(std::int64_t now_ms, const Ready& ready, EngineOutput& out) {
+void RolloutEngine::tick(std::int64_t now_ms, const Ready& ready, EngineOutput& out,
+                         std::size_t max_triggers) {
   const std::int64_t now_s = now_ms / 1000;
+  std::size_t triggered = 0;
   for (auto it = active_.begin(); it != active_.end();) {
     Active& a = it->second;
     // Timeouts, oldest trigger first.
@@ -447,7 +474,7 @@ void RolloutEngine::tick(std::int64_t now_ms, const Ready& ready, EngineOutput& 
           }
         }
       }
-      while (a.tokens >= 1.0 && !a.ready.empty()) {
+      while (a.tokens >= 1.0 && !a.ready.empty() && triggered < max_triggers) {
         const std::size_t i = a.ready.front();
         a.ready.pop_front();
         a.queued[i] = false;
@@ -462,6 +489,7 @@ void RolloutEngine::tick(std::int64_t now_ms, const Ready& ready, EngineOutput& 
           continue;
         }
         a.tokens -= 1.0;
+        ++triggered;
         set_status(a, i, DeviceOtaStatus::triggered, now_s, out, true);
         a.deadlines.emplace_back(now_s + a.r.policy.timeout_min * 60, i);
         out.triggers.push_back(
@@ -476,6 +504,45 @@ void RolloutEngine::tick(std::int64_t now_ms, const Ready& ready, EngineOutput& 
       ++it;
     }
   }
+}
+
+namespace {
+
+// As a JSON string: quotes, backslashes and control characters escaped;
+// everything else (UTF-8 included) as it is.
+void append_json_string(std::string& out, std::string_view s) {
+  static const char kHex[] = "0123456789abcdef";
+  out.push_back('"');
+  for (char ch : s) {
+    const auto c = static_cast<unsigned char>(ch);
+    if (c == '"' || c == '\\') {
+      out.push_back('\\');
+      out.push_back(ch);
+    } else if (c < 0x20) {
+      out.append("\\u00");
+      out.push_back(kHex[c >> 4]);
+      out.push_back(kHex[c & 0xf]);
+    } else {
+      out.push_back(ch);
+    }
+  }
+  out.push_back('"');
+}
+
+}  // namespace
+
+std::string trigger_payload(const TriggerOrder& t, std::string_view url, std::int64_t expires_at) {
+  std::string out;
+  out.reserve(200 + url.size());
+  out.append("{\"rollout_id\":").append(std::to_string(t.rollout_id)).append(",\"version\":");
+  append_json_string(out, t.version);
+  out.append(",\"url\":");
+  append_json_string(out, url);
+  out.append(",\"sha256\":");
+  append_json_string(out, t.sha256);
+  out.append(",\"size\":").append(std::to_string(t.size));
+  out.append(",\"expires_at\":").append(std::to_string(expires_at)).push_back('}');
+  return out;
 }
 
 const Rollout* RolloutEngine::find(std::int64_t id) const {

@@ -27,12 +27,14 @@
 #pragma once
 
 #include <array>
+#include <cstddef>
 #include <cstdint>
 #include <deque>
 #include <functional>
 #include <map>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <unordered_set>
 #include <vector>
@@ -125,6 +127,12 @@ struct TriggerOrder {
   std::int64_t size = 0;
 };
 
+// The ota/trigger message (SPEC §5) for `t`, its URL signed until
+// `expires_at`: {"rollout_id","version","url","sha256","size","expires_at"}.
+// Written directly, not through a JSON tree: a stage of 10,000 devices
+// builds 10,000 of them on the broker thread.
+std::string trigger_payload(const TriggerOrder& t, std::string_view url, std::int64_t expires_at);
+
 struct EngineOutput {
   std::vector<TriggerOrder> triggers;
   std::vector<RolloutProgress> rollouts;
@@ -172,8 +180,21 @@ class RolloutEngine {
                  EngineOutput& out);
   void on_provisioned(const std::string& device_id, std::int64_t now_s, EngineOutput& out);
   void on_removed(const std::string& device_id, std::int64_t now_s, EngineOutput& out);
-  // Timeouts, the rate, triggers. Cheap when nothing is due.
-  void tick(std::int64_t now_ms, const Ready& ready, EngineOutput& out);
+  // Every provisioned device, after a load: an `all` rollout takes in the
+  // ones it does not hold yet (provisioned while the broker was down, or
+  // after rs1ctl read the device list), as if they were provisioned now.
+  void take_in(const std::vector<std::string>& device_ids, std::int64_t now_s, EngineOutput& out);
+  // Is an `all` rollout running or paused?
+  bool holds_all() const;
+  // The devices the running and paused rollouts hold, in rollout then set
+  // order. After a load, the ones no longer provisioned (deleted while the
+  // broker was down) go to on_removed, as a deletion does while it runs.
+  std::vector<std::string> device_ids() const;
+  // Timeouts, the rate, triggers. Cheap when nothing is due. At most
+  // `max_triggers` triggers (over all rollouts); the rest wait for the next
+  // call, so one call's work stays small however large the stage.
+  void tick(std::int64_t now_ms, const Ready& ready, EngineOutput& out,
+            std::size_t max_triggers = SIZE_MAX);
 
   // Running or paused rollouts held (completed and cancelled ones are let go).
   const Rollout* find(std::int64_t id) const;

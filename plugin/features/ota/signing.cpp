@@ -9,6 +9,8 @@
 #include <stdexcept>
 
 #include "core/identity.hpp"
+#include "core/secret_file.hpp"
+#include "core/text.hpp"
 
 namespace rs1 {
 namespace {
@@ -30,14 +32,6 @@ int hex_value(char c) {
   return -1;
 }
 
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t' || s.front() == '\r'))
-    s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r'))
-    s.remove_suffix(1);
-  return s;
-}
-
 bool is_decimal(std::string_view s) {
   if (s.empty() || s.size() > 18) return false;
   for (char c : s) {
@@ -53,7 +47,7 @@ std::vector<SigningKey> parse_key_file(std::string_view text) {
   std::size_t line_no = 0;
   while (!text.empty()) {
     auto nl = text.find('\n');
-    std::string_view line = trim(text.substr(0, nl));
+    std::string_view line = trim_blanks(text.substr(0, nl));
     text = nl == std::string_view::npos ? std::string_view() : text.substr(nl + 1);
     ++line_no;
     if (line.empty() || line.front() == '#') continue;
@@ -85,60 +79,70 @@ std::vector<SigningKey> parse_key_file(std::string_view text) {
 std::string new_key_line() { return "k" + random_hex(4) + ":" + random_hex(32) + "\n"; }
 
 std::vector<SigningKey> ensure_key_file(const std::string& path) {
+  create_secret_file_if_absent(path, "signing_key_file " + path + ": ", new_key_line());
+  return read_key_file(path);
+}
+
+std::vector<SigningKey> read_key_file(const std::string& path) {
   const std::string what = "signing_key_file " + path + ": ";
-  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-  if (fd < 0 && errno == ENOENT) {
-    // O_EXCL: two brokers starting at once never overwrite each other's key.
-    int out = open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-    if (out < 0 && errno != EEXIST) {
-      throw std::runtime_error(what + "cannot create: " + std::strerror(errno));
-    }
-    if (out >= 0) {
-      const std::string line = new_key_line();
-      bool ok = write(out, line.data(), line.size()) == static_cast<ssize_t>(line.size()) &&
-                fsync(out) == 0;
-      int err = errno;
-      close(out);
-      if (!ok) {
-        unlink(path.c_str());
-        throw std::runtime_error(what + "cannot write: " + std::strerror(err));
-      }
-    }
-    fd = open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-  }
-  if (fd < 0) throw std::runtime_error(what + "cannot open: " + std::strerror(errno));
-  struct stat st {};
-  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-    close(fd);
-    throw std::runtime_error(what + "not a regular file");
-  }
-  if (st.st_mode & 077) {
-    close(fd);
-    throw std::runtime_error(what + "group or world may access it (chmod 600 it)");
-  }
-  std::string text;
-  char buf[4096];
-  for (;;) {
-    ssize_t n = read(fd, buf, sizeof buf);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      int err = errno;
-      close(fd);
-      throw std::runtime_error(what + "cannot read: " + std::strerror(err));
-    }
-    if (n == 0) break;
-    text.append(buf, static_cast<std::size_t>(n));
-    if (text.size() > 1 << 20) {
-      close(fd);
-      throw std::runtime_error(what + "larger than 1 MiB");
-    }
-  }
-  close(fd);
+  const std::string text = read_secret_file(path, what);
   try {
     return parse_key_file(text);
   } catch (const std::exception& e) {
     throw std::runtime_error(what + "malformed: " + e.what());
   }
+}
+
+std::optional<KeyFileStamp> key_file_stamp(const std::string& path) {
+  struct stat st {};
+  if (stat(path.c_str(), &st) != 0) return std::nullopt;
+  KeyFileStamp s;
+  s.dev = static_cast<std::uint64_t>(st.st_dev);
+  s.ino = static_cast<std::uint64_t>(st.st_ino);
+  s.size = static_cast<std::int64_t>(st.st_size);
+  s.mtime_ns = static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec;
+  s.ctime_ns = static_cast<std::int64_t>(st.st_ctim.tv_sec) * 1000000000 + st.st_ctim.tv_nsec;
+  s.mode = static_cast<std::uint32_t>(st.st_mode);
+  return s;
+}
+
+KeyFileWatch::KeyFileWatch(std::string path, std::vector<SigningKey> in_use,
+                           std::optional<KeyFileStamp> read_at)
+    : path_(std::move(path)), in_use_(std::move(in_use)), stamp_(read_at) {}
+
+KeyFileWatch::Result KeyFileWatch::check() {
+  Result r;
+  std::optional<KeyFileStamp> now = key_file_stamp(path_);
+  if (now == stamp_) return r;
+  // Stamped before it is read: a write after this is seen next time.
+  stamp_ = now;
+  try {
+    std::vector<SigningKey> keys = read_key_file(path_);
+    if (keys == in_use_ && !refused_) return r;  // touched, not changed
+    r.outcome = Result::Outcome::loaded;
+    in_use_ = keys;
+    r.keys = std::move(keys);
+    refused_ = false;
+  } catch (const std::exception& e) {
+    r.outcome = Result::Outcome::refused;
+    r.error = e.what();
+    refused_ = true;
+  }
+  return r;
+}
+
+SigningKeySet::SigningKeySet(std::vector<SigningKey> keys)
+    : keys_(std::make_shared<const std::vector<SigningKey>>(std::move(keys))) {}
+
+std::shared_ptr<const std::vector<SigningKey>> SigningKeySet::get() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return keys_;
+}
+
+void SigningKeySet::set(std::vector<SigningKey> keys) {
+  auto fresh = std::make_shared<const std::vector<SigningKey>>(std::move(keys));
+  std::lock_guard<std::mutex> lock(mu_);
+  keys_ = std::move(fresh);
 }
 
 std::string url_signature(const SigningKey& key, std::string_view sha256,

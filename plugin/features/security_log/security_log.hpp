@@ -25,6 +25,11 @@ struct SecurityLogQuery {
   std::int64_t limit = 1000;
 };
 
+// auth_failure_repeated: `limit` failed logins from `address` within 60 s
+// (MQTT and Device API logins alike); `banned_s` 0 when no ban applies.
+SecurityEvent repeated_login_failures(const std::string& address, const std::string& last_username,
+                                      int limit, int banned_s, std::int64_t now_s);
+
 class SecurityLogStore {
  public:
   virtual ~SecurityLogStore() = default;

@@ -107,6 +107,13 @@ class ZoneStore {
   // transaction. Throws StoreError(conflict) for an unknown device.
   virtual ZoneVersion add_version(const std::string& device_id, const std::string& config,
                                   std::int64_t now_s) = 0;
+  // add_version, but only while the device's desired version is still
+  // `expected` (0: it has none yet), checked and stored in one transaction:
+  // nothing when another version came first (an editor's stale ETag).
+  virtual std::optional<ZoneVersion> add_version_if(const std::string& device_id,
+                                                    std::int64_t expected,
+                                                    const std::string& config,
+                                                    std::int64_t now_s) = 0;
   // Stores version `version`'s config again as the next version. Throws
   // StoreError(conflict) for an unknown device or a version not kept.
   virtual ZoneVersion roll_back(const std::string& device_id, std::int64_t version,
