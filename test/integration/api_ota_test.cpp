@@ -118,7 +118,19 @@ TEST_CASE("api ota: firmware upload, list, refusals, a cut-off upload, rollouts 
 
   // Cut off midway: no row, no file (not even a temporary one).
   api_cut_off_upload(api.http_port, admin, "3.0.0", 4 * 1024 * 1024, 1024 * 1024);
-  CHECK(wait_until([&] { return api_firmware_files(fw_dir).size() == 1; }, 3s, 20ms));
+  // The server may not have opened its temporary file yet when the client
+  // is gone: wait for its answer to the cut-off upload (400, in the trail).
+  CHECK(wait_until(
+      [&] {
+        for (const auto& e : api_access_log(api)) {
+          if (e["details"].value("path", "") == "/api/v1/firmware" &&
+              e["details"].value("status", 0) == 400) {
+            return true;
+          }
+        }
+        return false;
+      },
+      5s, 50ms));
   json listed = api_ok(api.call("GET", "/api/v1/firmware", bearer(service)), 200);
   REQUIRE(listed.size() == 1);
   CHECK(listed[0] == added);

@@ -256,12 +256,12 @@ TEST_CASE(
   {
     Fleet fleet(broker.db_path());
     for (int d = 0; d < 4; ++d) fleet.add_device("arch-" + std::to_string(d));
-    // 4 devices x 3 days x one row every 10 s: 103,680 old rows, plus fresh ones.
+    // 4 devices x 3 days x one row every 30 s: 34,560 old rows, plus fresh ones.
     for (int d = 0; d < 4; ++d) {
       const std::string id = "arch-" + std::to_string(d);
       WriteBatch b;
       const std::int64_t ref = ref_of(fleet, id);
-      for (std::int64_t t = old_start + d; t < old_start + 3 * 86400000; t += 10000) {
+      for (std::int64_t t = old_start + d; t < old_start + 3 * 86400000; t += 30000) {
         b.telemetry.push_back(
             {ref, "env", t, "{\"t\":" + std::to_string((t / 10000) % 50) + ",\"s\":\"x\"}"});
         original.insert({id, t});
@@ -293,7 +293,23 @@ TEST_CASE(
     ++kills;
   }
   if (!broker.running()) broker.start();
-  CHECK(wait_until([&] { return contains(broker.log_of_this_run(), "rs1: archived"); }, 60s));
+  // Done when no row past the hot window is left and no chunk is pending.
+  // The last kill may have come after the final chunk's commit, leaving this
+  // run nothing to move (and so nothing to log). Generous: under load on 2
+  // cores (CI, the sanitizer build) the archive runs at a fraction of its
+  // usual rate.
+  const std::int64_t cutoff = now_ms - 86400000;
+  CHECK(wait_until(
+      [&] {
+        if (open_sqlite(broker.db_path(), SqliteTuning::interactive)->ops().archive_pending()) {
+          return false;
+        }
+        for (const auto& r : rows_in_database(broker.db_path())) {
+          if (r.second < cutoff - 60000) return false;
+        }
+        return true;
+      },
+      180s, 200ms));
   INFO("killed " << kills << " time(s); interrupted chunks rolled back: "
                  << count_lines_with(broker.log(), "interrupted chunk was rolled back"));
 
@@ -304,13 +320,12 @@ TEST_CASE(
   together.insert(db_rows.begin(), db_rows.end());
   CHECK(together.size() == original.size());
   CHECK(together == original);  // none lost, none twice
-  const std::int64_t cutoff = now_ms - 86400000;
   std::size_t old_left = 0;
   for (const auto& r : db_rows) old_left += r.second < cutoff - 60000 ? 1 : 0;
   CHECK(old_left == 0);
-  CHECK(archived.size() > 100000);
+  CHECK(archived.size() > 34000);
 
-  // telemetry hourly: 360 rows an hour per device, with the numeric field only.
+  // telemetry hourly: 120 rows an hour per device, with the numeric field only.
   CommandResult hourly = rs1ctl({"--db", broker.db_path(), "--json", "telemetry", "hourly",
                                  "--device", "arch-1", "--since", std::to_string(old_start / 1000),
                                  "--until", std::to_string(old_start / 1000 + 7200)});
@@ -320,7 +335,7 @@ TEST_CASE(
   CHECK(h[0].at("device_id") == "arch-1");
   CHECK(h[0].at("metric") == "env");
   CHECK(h[0].at("hour") == old_start / 1000);
-  CHECK(h[0].at("count") == 360);
+  CHECK(h[0].at("count") == 120);
   CHECK(h[0].at("fields").size() == 1);
   CHECK(h[0].at("fields").at("t").at("min") == 0);
   CHECK(h[0].at("fields").at("t").at("max") == 49);
@@ -344,7 +359,7 @@ TEST_CASE(
                               "arch-3", "--since", std::to_string(old_start / 1000), "--until",
                               std::to_string(old_start / 1000 + 86399), "--limit", "1000000"});
   REQUIRE(all.exit_code == 0);
-  CHECK(json::parse(all.out).size() == 8640);  // one whole archived day, one file
+  CHECK(json::parse(all.out).size() == 2880);  // one whole archived day, one file
 
   // rs1ctl health: the broker's heartbeat, the backup it took at start.
   CHECK(wait_until(
