@@ -14,21 +14,42 @@ rs1_packages=(
 rs1_package_tools=(dpkg-dev lintian help2man systemd file binutils)
 
 rs1_install_deps() {
+  rs1_apt_install "${rs1_packages[@]}"
+  # The mosquitto package may start a system broker on 1883; the dev broker
+  # needs that port.
+  if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet mosquitto 2>/dev/null; then
+    "${rs1_sudo[@]}" systemctl disable --now mosquitto || true
+  fi
+}
+
+# The console's browser tests (test/browser): Debian's chromium, node and npm
+# (any node >= 18 already installed is used), and the npm packages of
+# test/browser/package-lock.json.
+rs1_install_test_deps() {
+  local pkgs=(chromium)
+  command -v node >/dev/null 2>&1 || pkgs+=(nodejs)
+  command -v npm >/dev/null 2>&1 || pkgs+=(npm)
+  rs1_apt_install "${pkgs[@]}"
+  if [ ! -f test/browser/node_modules/.package-lock.json ] ||
+     ! cmp -s test/browser/package-lock.json test/browser/node_modules/.rs1-lock; then
+    echo "rs1: npm ci in test/browser" >&2
+    (cd test/browser && npm ci --no-audit --no-fund --loglevel=error && cp package-lock.json node_modules/.rs1-lock)
+  fi
+}
+
+rs1_sudo=()
+[ "$(id -u)" -eq 0 ] || rs1_sudo=(sudo)
+
+# Installs those of the Debian packages given that are not installed.
+rs1_apt_install() {
   local missing=() pkg
-  for pkg in "${rs1_packages[@]}"; do
+  for pkg in "$@"; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
   done
   [ ${#missing[@]} -eq 0 ] && return 0
   echo "rs1: installing ${missing[*]}" >&2
-  local sudo=()
-  [ "$(id -u)" -eq 0 ] || sudo=(sudo)
-  "${sudo[@]}" apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
-  # The mosquitto package may start a system broker on 1883; the dev broker
-  # needs that port.
-  if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet mosquitto 2>/dev/null; then
-    "${sudo[@]}" systemctl disable --now mosquitto || true
-  fi
+  "${rs1_sudo[@]}" apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive "${rs1_sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
 }
 
 # Configures a build directory: Ninja for a new one (it keeps both cores

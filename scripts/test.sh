@@ -6,6 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/deps.sh
 rs1_install_deps
+rs1_install_test_deps
 jobs=$(nproc)
 for variant in plain asan; do
   dir=build

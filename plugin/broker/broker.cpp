@@ -12,6 +12,7 @@
 #include "api/event_routes.hpp"
 #include "api/ota_routes.hpp"
 #include "api/zone_routes.hpp"
+#include "http/console_routes.hpp"
 #include "http/firmware_routes.hpp"
 #include "broker/ops.hpp"
 
@@ -167,6 +168,16 @@ Broker::Broker(Options options)
     http_ = std::make_unique<HttpListener>(*options_.http.listen, log_, HttpLimits{},
                                            tls_of(options_.http));
     mount_firmware_routes(http_->routes(), {key_set_, options_.storage.data_dir, {}});
+    try {
+      auto console = std::make_shared<const ConsoleFiles>(load_console(options_.http.console_dir));
+      broker_log(LogLevel::info, "rs1: console from " + console->dir + " at " + console->base +
+                                     " (" + std::to_string(console->assets.size()) + " files)");
+      mount_console_routes(http_->routes(), std::move(console));
+    } catch (const std::exception& e) {
+      // The API, metrics and downloads do not need it: say so, serve on.
+      broker_log(LogLevel::warning, std::string("rs1: ") + e.what() + "; / answers 503");
+      mount_console_routes(http_->routes(), nullptr, e.what());
+    }
     // Device API: each request takes a connection of its own; security
     // events (admin_api_access and the rest) go through the ingest writer.
     api_db_ = std::make_unique<Pool<Database>>(8, [this] {

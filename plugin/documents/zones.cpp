@@ -16,7 +16,9 @@ Json zone_version_json(const ZoneVersion& version) {
           {"status", version.status},
           {"error", value_or_null(version.error)},
           {"acked_at", value_or_null(version.acked_at)},
-          {"rollback_of", value_or_null(version.rollback_of)}};
+          {"rollback_of", value_or_null(version.rollback_of)},
+          // The console's history previews draw each version from it.
+          {"config", raw_object_or_null(version.config)}};
 }
 
 Json zone_history_json(const std::vector<ZoneVersion>& versions) {

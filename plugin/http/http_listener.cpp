@@ -54,6 +54,8 @@ void declare_options(OptionRegistry& r, HttpOptions& o) {
   r.host_port("http_listen", o.listen);
   r.text("http_certfile", o.certfile);
   r.text("http_keyfile", o.keyfile);
+  o.console_dir = RS1_CONSOLE_DIR;
+  r.text("console_dir", o.console_dir);
 }
 
 std::optional<HttpTls> tls_of(const HttpOptions& o) {
@@ -163,9 +165,18 @@ class ThreadsOnDemand final : public httplib::TaskQueue {
   bool shutdown_ = false;
 };
 
-// "range:", the name rename_range() looks for at the start of a header line.
-constexpr std::string_view kRangeName = "range:";
+// The header names renamed in place at the start of a header line
+// (lowercase, with the colon), and what they become (same length).
+struct HeaderRename {
+  std::string_view name;
+  const char* replacement;
+};
+constexpr HeaderRename kRenames[] = {{"range:", kRangeHeader},
+                                     {"accept-encoding:", kAcceptEncodingHeader}};
 static_assert(sizeof kRangeHeader == 6, "kRangeHeader replaces \"Range\" in place");
+static_assert(sizeof kAcceptEncodingHeader == 16, "it replaces \"Accept-Encoding\" in place");
+// How much of a header line is buffered before any of it is handed on.
+constexpr std::size_t kLongestRename = 16;
 
 // One accepted connection as httplib reads and writes it. While a request
 // head is being read, every byte handed to httplib is counted: past the
@@ -270,8 +281,7 @@ class ConnectionStream final : public httplib::Stream {
   // A header line starts at pos_: its first bytes are read before any of
   // it is handed on, so count_head sees its name whole.
   bool fill_line_start() {
-    while (end_ - pos_ < kRangeName.size() &&
-           std::memchr(buf_ + pos_, '\n', end_ - pos_) == nullptr) {
+    while (end_ - pos_ < kLongestRename && std::memchr(buf_ + pos_, '\n', end_ - pos_) == nullptr) {
       std::memmove(buf_, buf_ + pos_, end_ - pos_);
       end_ -= pos_;
       pos_ = 0;
@@ -286,18 +296,24 @@ class ConnectionStream final : public httplib::Stream {
     return true;
   }
 
-  // The header line starting at buf_[at]: a Range header is renamed (see
-  // kRangeHeader). False when its name is not all buffered yet.
-  bool rename_range(std::size_t at) {
+  // The header line starting at buf_[at]: a Range or Accept-Encoding
+  // header is renamed (see kRangeHeader, kAcceptEncodingHeader). False when
+  // its name is not all buffered yet.
+  bool rename_header(std::size_t at) {
     const std::size_t avail = end_ - at;
-    if (avail < kRangeName.size()) return std::memchr(buf_ + at, '\n', avail) != nullptr;
-    for (std::size_t i = 0; i < kRangeName.size(); ++i) {
-      const char c = buf_[at + i];
-      if ((c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c) != kRangeName[i]) {
+    if (avail < kLongestRename && std::memchr(buf_ + at, '\n', avail) == nullptr) return false;
+    for (const HeaderRename& r : kRenames) {
+      if (avail < r.name.size()) continue;
+      bool same = true;
+      for (std::size_t i = 0; same && i < r.name.size(); ++i) {
+        const char c = buf_[at + i];
+        same = (c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c) == r.name[i];
+      }
+      if (same) {
+        std::memcpy(buf_ + at, r.replacement, r.name.size() - 1);
         return true;
       }
     }
-    std::memcpy(buf_ + at, kRangeHeader, kRangeName.size() - 1);
     return true;
   }
 
@@ -306,7 +322,7 @@ class ConnectionStream final : public httplib::Stream {
   // name is not all buffered yet. False past a cap.
   bool count_head(std::size_t& n) {
     for (std::size_t i = 0; i < n; ++i) {
-      if (line_bytes_ == 0 && lines_ > 0 && !rename_range(pos_ + i)) {
+      if (line_bytes_ == 0 && lines_ > 0 && !rename_header(pos_ + i)) {
         n = i;  // i > 0: read() filled the line start at pos_
         return true;
       }

@@ -30,6 +30,11 @@ class HttpServerImpl;
 // name, never as "Range" (see http_listener.cpp): httplib would answer a
 // malformed one 416 itself. A route that serves ranges reads this header.
 inline constexpr char kRangeHeader[] = "X-Rng";
+// Likewise Accept-Encoding, so httplib never compresses an answer itself
+// (it picks brotli at its slowest setting, and compresses again what a
+// route has compressed already): the listener gzips answers in one place
+// (compression.hpp).
+inline constexpr char kAcceptEncodingHeader[] = "X-Rs1-Encodings";
 
 // From a route or stage, on the listener thread serving the request: the
 // answer closes the connection (a body refused before it was read would
@@ -41,6 +46,7 @@ void close_connection_after_answer(httplib::Response& res);
 struct HttpOptions {
   std::optional<HostPort> listen;  // http_listen; unset: no listener
   std::string certfile, keyfile;   // http_certfile, http_keyfile: both or neither
+  std::string console_dir;         // console_dir: the console's files (console_routes.hpp)
 };
 void declare_options(OptionRegistry& registry, HttpOptions& options);
 

@@ -1,14 +1,29 @@
 #include "http/routes.hpp"
 
+#include "http/compression.hpp"
+
 namespace rs1 {
 
+// Every answer a route writes is compressed here, once (compression.hpp):
+// httplib has fixed its Content-Length before any later hook would run.
 Routes& Routes::add(const char* method, const std::string& pattern, Handler handler) {
-  routes_.push_back(Route{method, pattern, std::regex(pattern), std::move(handler), {}});
+  Handler compressed = [handler = std::move(handler)](const httplib::Request& req,
+                                                      httplib::Response& res) {
+    handler(req, res);
+    compress_answer(req, res);
+  };
+  routes_.push_back(Route{method, pattern, std::regex(pattern), std::move(compressed), {}});
   return *this;
 }
 
 Routes& Routes::post_streamed(const std::string& pattern, ReaderHandler reader) {
-  routes_.push_back(Route{"POST", pattern, std::regex(pattern), {}, std::move(reader)});
+  ReaderHandler compressed = [reader = std::move(reader)](const httplib::Request& req,
+                                                          httplib::Response& res,
+                                                          const httplib::ContentReader& body) {
+    reader(req, res, body);
+    compress_answer(req, res);
+  };
+  routes_.push_back(Route{"POST", pattern, std::regex(pattern), {}, std::move(compressed)});
   return *this;
 }
 

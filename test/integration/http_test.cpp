@@ -8,6 +8,7 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include <algorithm>
 #include <catch2/catch.hpp>
@@ -638,4 +639,48 @@ TEST_CASE("http: a handler that throws is a 500 problem and the listener serves 
   REQUIRE(logged.size() == 2);
   CHECK(contains(logged[0], "GET /boom"));
   CHECK(contains(logged[0], "disk on fire"));
+}
+
+TEST_CASE("http: answers are gzipped once when the client takes gzip, never brotli, never twice",
+          "[http][compression]") {
+  HttpConfig h;
+  BrokerRunner broker(h.config);
+  const std::string plain = http_get(h.http_port, "/metrics").body;
+  REQUIRE(plain.size() > 1024);
+  auto fetch = [&](const char* accept) {
+    httplib::Client client("127.0.0.1", h.http_port);
+    client.set_read_timeout(5, 0);
+    client.set_decompress(false);
+    auto r = client.Get("/metrics", {{"Accept-Encoding", accept}});
+    INFO(httplib::to_string(r.error()));
+    REQUIRE(r);
+    CHECK(r->status == 200);
+    CHECK(r->get_header_value("Vary") == "Accept-Encoding");
+    return *r;
+  };
+  for (const char* accept : {"gzip", "gzip, deflate, br", "br;q=1.0, gzip;q=0.5", "*"}) {
+    INFO(accept);
+    httplib::Response r = fetch(accept);
+    CHECK(r.get_header_value_count("Content-Encoding") == 1);
+    CHECK(r.get_header_value("Content-Encoding") == "gzip");
+    CHECK(r.body.size() < plain.size() / 2);
+    z_stream z{};
+    REQUIRE(inflateInit2(&z, 15 + 16) == Z_OK);
+    std::string out(plain.size() * 2, '\0');
+    z.next_in = reinterpret_cast<Bytef*>(r.body.data());
+    z.avail_in = static_cast<uInt>(r.body.size());
+    z.next_out = reinterpret_cast<Bytef*>(out.data());
+    z.avail_out = static_cast<uInt>(out.size());
+    CHECK(inflate(&z, Z_FINISH) == Z_STREAM_END);
+    out.resize(z.total_out);
+    inflateEnd(&z);
+    // The page changes between requests only in its counters' values.
+    CHECK(out.substr(0, 200) == plain.substr(0, 200));
+  }
+  for (const char* accept : {"br", "identity", "gzip;q=0", "deflate"}) {
+    INFO(accept);
+    httplib::Response r = fetch(accept);
+    CHECK_FALSE(r.has_header("Content-Encoding"));
+    CHECK(r.body.substr(0, 200) == plain.substr(0, 200));
+  }
 }
