@@ -109,10 +109,19 @@ function setNavOpen(open) {
   navToggle.setAttribute('aria-expanded', String(open));
 }
 
-// Is the cookie still good? A 401 sends the app to #/signin (api.js).
+// Is the cookie still good? GET /api/v1/session answers the session (and
+// its role, which this tab may not know yet: the cookie is HttpOnly), or 204
+// when there is none, which a browser does not log as a failed request.
+// False sends the app to sign-in.
 async function checkSession() {
-  await api('GET', '/api/v1/fleet');
+  const { status, data } = await api('GET', '/api/v1/session');
+  if (status !== 200 || !data) {
+    session.forget();
+    return false;
+  }
+  session.remember(data.username, data.role);
   sessionChecked = true;
+  return true;
 }
 
 async function route() {
@@ -134,23 +143,22 @@ async function route() {
     showSignin();
     replace(main);
   } else {
-    // A tab that never signed in (no role in its sessionStorage) goes to
-    // sign-in without asking: the cookie is HttpOnly, so its role could not
-    // be known, and a refused probe would only log a failed request.
-    if (!session.role()) {
-      location.hash = '#/signin';
-      return;
-    }
+    // A new tab, or a reload: the cookie may still be good.
     if (!sessionChecked) {
+      let signedIn;
       try {
-        await checkSession();
+        signedIn = await checkSession();
       } catch (err) {
-        if (id !== navigation || err.status === 401) return; // api.js sends a 401 to sign-in
+        if (id !== navigation) return;
         showApp();
         replace(main, problemMessage(err));
         return;
       }
       if (id !== navigation) return;
+      if (!signedIn) {
+        location.hash = '#/signin';
+        return;
+      }
     }
     showRole();
     markNav(entry.nav);

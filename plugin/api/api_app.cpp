@@ -106,6 +106,13 @@ ApiApp::ApiApp(ApiContext context)
     r.post(kSessionPath,
            [this](const httplib::Request& req, httplib::Response& res) { log_in(req, res); });
   });
+  get(kSessionPath, Need::service, [](ApiCall& call, httplib::Response& res) {
+    res.set_header("Cache-Control", "no-store");
+    res.set_content(dump({{"username", call.caller.username},
+                          {"role", role_name(call.caller.role)},
+                          {"expires_at", call.caller.expires_at}}),
+                    "application/json");
+  });
   del(kSessionPath, Need::service,
       [this](ApiCall& call, httplib::Response& res) { log_out(call, res); });
 }
@@ -300,6 +307,13 @@ bool ApiApp::before(const httplib::Request& req, httplib::Response& res) {
   std::string why;
   bool cookie = false;
   std::optional<Caller> caller = authenticate(req, why, cookie);
+  if (!caller && route && method == "GET" && req.path == kSessionPath) {
+    // "Am I signed in?": no is an answer, not an error (a console opening
+    // in a new tab asks before it shows the sign-in form).
+    res.status = 204;
+    res.set_header("Cache-Control", "no-store");
+    return true;
+  }
   if (!caller) {
     res.set_header("WWW-Authenticate", "Bearer realm=\"rs1\"");
     return refuse(401, why, "");

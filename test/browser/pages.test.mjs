@@ -61,10 +61,16 @@ test('sign in with a wrong password shows the problem, with the right one the ov
   });
 });
 
-test('sign out lands on sign-in and the session is gone', async () => {
+test('a second tab opens signed in; sign out lands on sign-in and the session is gone', async () => {
   await withSetup({}, async ({ broker, browser }) => {
     const page = await browser.newPage();
     await signIn(page, broker);
+    // Another tab of the same browser: the cookie signs it in, no form.
+    const tab = await page.context().newPage();
+    await tab.goto(`${broker.base}/#/devices`);
+    await tab.getByRole('heading', { level: 1, name: 'Devices' }).waitFor();
+    assert.match(await text(tab.getByTestId('session-role')), /^admin \(admin\)$/);
+    await tab.close();
     await page.getByTestId('signout').click();
     await page.getByTestId('signin-username').waitFor();
     assert.equal(new URL(page.url()).hash, '#/signin');

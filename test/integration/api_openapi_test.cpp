@@ -74,6 +74,8 @@ TEST_CASE("api: every operation of docs/openapi.yaml answers as the document say
   rec.send("POST", "/api/v1/session", "", R"({"username":"ops","password":"no"})");
   rec.send("POST", "/api/v1/session", "", R"({"username":"ops"})");
   const std::string service = api.token(svc);
+  rec.send("GET", "/api/v1/session", service);
+  rec.send("GET", "/api/v1/session", "");
 
   // A device that talks: state and telemetry.
   auto mqtt = connect_device(api.broker, dev);

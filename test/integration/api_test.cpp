@@ -91,6 +91,23 @@ TEST_CASE("api: sign in and out, bad tokens of every kind, cookies with CSRF, an
 
   // The cookie: a change needs X-RS1-CSRF: 1; with it the session ends.
   const httplib::Headers by_cookie = {{"Cookie", "theme=dark; rs1_session=" + token}};
+  // "Am I signed in?" answers the session by cookie or bearer, 204 without.
+  for (const auto& headers : {by_cookie, bearer(token)}) {
+    auto who = api.call("GET", "/api/v1/session", headers);
+    REQUIRE(who);
+    CHECK(who->status == 200);
+    json w = json::parse(who->body);
+    CHECK(w["username"] == "ops");
+    CHECK(w["role"] == "admin");
+    CHECK(w["expires_at"].is_number_integer());
+  }
+  for (const httplib::Headers& none :
+       {httplib::Headers{}, bearer("not.a.jwt"), httplib::Headers{{"Cookie", "rs1_session=x"}}}) {
+    auto who = api.call("GET", "/api/v1/session", none);
+    REQUIRE(who);
+    CHECK(who->status == 204);
+    CHECK(who->body.empty());
+  }
   check_problem(api.call("DELETE", "/api/v1/session", by_cookie), 403);
   httplib::Headers with_csrf = by_cookie;
   with_csrf.emplace("X-RS1-CSRF", "1");
@@ -101,6 +118,9 @@ TEST_CASE("api: sign in and out, bad tokens of every kind, cookies with CSRF, an
   // Signed out: the token is refused from now on, by bearer and by cookie.
   check_problem(api.call("GET", "/api/v1/nothing-here", bearer(token)), 401);
   check_problem(api.call("GET", "/api/v1/nothing-here", by_cookie), 401);
+  auto gone = api.call("GET", "/api/v1/session", by_cookie);
+  REQUIRE(gone);
+  CHECK(gone->status == 204);
 
   // Deleting an account ends all of its sessions.
   const std::string svc_token = api.token(svc);
