@@ -84,7 +84,9 @@ struct HttpLimits {
   std::size_t max_header_lines = 100;
   std::size_t max_line_bytes = 8 * 1024;
   // Connections one client address may have open; more are closed at once.
-  std::size_t max_connections_per_address = 16;
+  // Room for a few browsers behind one NAT address (each keeps up to 6,
+  // plus the console's event stream).
+  std::size_t max_connections_per_address = 32;
   // Request bodies (413 beyond). Streamed uploads (firmware) count too.
   std::size_t max_body_bytes = std::size_t(256) * 1024 * 1024;
 };

@@ -32,7 +32,7 @@ struct SseEvent {
 };
 
 // One GET /api/v1/events on a raw socket from `from` (a loopback address:
-// the listener allows 16 connections per address). With `read`, a thread
+// the listener allows 32 connections per address). With `read`, a thread
 // reads everything that comes; without, nobody reads (a stalled client).
 class EventStreamClient {
  public:
@@ -279,7 +279,7 @@ TEST_CASE("api events: presence, state, telemetry and rollout events, the filter
       5s));
   for (const auto& e : only_d2.events()) CHECK(e.kind != "rollout");
 
-  // 64 streams at most: 62 more (from other loopback addresses, 16 per
+  // 64 streams at most: 62 more (from other loopback addresses, 15 per
   // address at most), then the 65th is refused before it is counted.
   std::vector<std::unique_ptr<EventStreamClient>> more;
   for (int i = 0; i < 62; ++i) {
