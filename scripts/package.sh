@@ -84,7 +84,7 @@ for dep in mosquitto libc6 libstdc++6 libsqlite3-0 libssl3 zlib1g libmosquitto1 
   grep -Fx "$dep" <<<"$dep_names" >/dev/null || fail "Depends lacks $dep: $depends"
 done
 scripts=$(dpkg-deb --ctrl-tarfile "$build/$deb" | tar -tvf - | awk '{ print $1, $2, $6 }' | sort -k3)
-for script in postinst prerm postrm; do
+for script in preinst postinst prerm postrm; do
   grep -qx -- "-rwxr-xr-x root/root ./$script" <<<"$scripts" || fail "no executable $script owned by root: $scripts"
 done
 
@@ -104,7 +104,7 @@ for elf in usr/bin/rs1ctl usr/bin/rs1-sim usr/lib/rs1/rs1_plugin.so; do
 done
 strings "$unpacked/usr/bin/rs1-sim" | grep -x /usr/lib/rs1/rs1_plugin.so >/dev/null ||
   fail "rs1-sim bench does not default to the installed plugin"
-for script in postinst prerm postrm; do
+for script in preinst postinst prerm postrm; do
   sh -n "packaging/$script" || fail "packaging/$script: syntax error"
 done
 
