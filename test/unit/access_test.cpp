@@ -65,8 +65,8 @@ TEST_CASE("access: device and account logins", "[access]") {
   CHECK_FALSE(decide_login(w.directory, view(&conn_a, nullptr, "dev-a"), "x", kNow, false));
   CHECK_FALSE(decide_login(w.directory, view(&conn_a, "dev/a", "dev/a"), "x", kNow, false));
 
-  auto svc =
-      decide_login(w.directory, view(&conn_b, "backend", "worker-7"), "svc-password", kNow, false);
+  auto svc = decide_login(w.directory, view(&conn_b, "backend", "worker-7"), "svc-password", kNow,
+                          false);
   REQUIRE(svc);
   CHECK(svc->role == Role::service);
   CHECK(svc->client_id == "worker-7");
@@ -85,8 +85,8 @@ TEST_CASE("access: a live session is judged by its role", "[access]") {
                             "{}", false, kLimits));
   CHECK(decide_access(w.sessions, w.directory, v, Access::subscribe,
                       "opticworks/dev-a/diag/request", {}, false, kLimits));
-  CHECK(decide_access(w.sessions, w.directory, v, Access::read, "opticworks/dev-a/diag/request", {},
-                      false, kLimits));
+  CHECK(decide_access(w.sessions, w.directory, v, Access::read, "opticworks/dev-a/diag/request",
+                      {}, false, kLimits));
   CHECK_FALSE(decide_access(w.sessions, w.directory, v, Access::read,
                             "opticworks/dev-b/diag/request", {}, false, kLimits));
 }
