@@ -249,6 +249,24 @@ broker)
   stop
   trap - EXIT
   ;;
+upgrade-refused)
+  # A backup that cannot be written (its directory not mosquitto's to write)
+  # stops the upgrade before anything is unpacked.
+  deb=$2 old=$3
+  chown root:root /var/lib/rs1/backups
+  chmod 0555 /var/lib/rs1/backups
+  if apt-get -y -q -o Dpkg::Use-Pty=0 install --no-install-recommends "$deb" >/tmp/apt.log 2>&1; then
+    fail "the upgrade went on although its backup failed"
+  fi
+  grep -q 'the pre-upgrade backup of /var/lib/rs1/rs1.db failed (above): upgrade aborted, nothing changed' /tmp/apt.log ||
+    { cat /tmp/apt.log >&2; fail "no clear message for the failed backup"; }
+  [ "$(dpkg-query -W -f='${Status} ${Version}' rs1-broker)" = "install ok installed $old" ] ||
+    fail "rs1-broker is $(dpkg-query -W -f='${Status} ${Version}' rs1-broker) after the refused upgrade"
+  grep -E '^(rs1-broker|rs1ctl):' /tmp/apt.log | head -n 4
+  echo "a failed pre-upgrade backup: upgrade aborted, $old still installed and configured"
+  chown mosquitto:mosquitto /var/lib/rs1/backups
+  chmod 0750 /var/lib/rs1/backups
+  ;;
 upgrade)
   deb=$2
   apt_quiet install --no-install-recommends "$deb"
@@ -274,6 +292,7 @@ after-upgrade)
 rollback)
   old_deb=$2 old=$3
   apt_quiet install --no-install-recommends --allow-downgrades "$old_deb"
+  grep 'rs1-broker:' /tmp/apt.log || true
   pre=$(ls /var/lib/rs1/backups/pre-upgrade-"$old"-*.sqlite | head -1)
   rs1ctl backup restore "$pre" --to "$db" --force
   ;;
@@ -366,6 +385,7 @@ echo "== the broker from /etc/rs1/rs1.conf, outside systemd"
 in_root_isolated broker first
 
 echo "== upgrade to $version2 (migration $schema2)"
+in_root upgrade-refused "/var/tmp/$(basename "$deb2")" "$version"
 t0=$(ms)
 in_root upgrade "/var/tmp/$(basename "$deb2")"
 in_root_isolated broker upgraded
