@@ -2,6 +2,7 @@
 
 #include <grp.h>
 #include <pwd.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -63,6 +64,10 @@ void run_as_owner_of(const std::string& db_path) {
     errno = EPERM;
     throw fail("root could be regained");
   }
+  // The kernel makes a process that changed its user id non-dumpable. Be what
+  // `sudo -u USER rs1ctl` would be: USER's own process, which holds nothing of
+  // root's (LeakSanitizer, which must trace the process at exit, needs it too).
+  ::prctl(PR_SET_DUMPABLE, 1, 0, 0, 0);
 }
 
 }  // namespace rs1ctl
