@@ -9,9 +9,14 @@ rs1_packages=(
   python3-jsonschema python3-yaml
   faketime
 )
-# What scripts/package.sh needs on top: dpkg-deb and dpkg-shlibdeps, lintian,
-# help2man for the man pages, systemd-analyze for the unit.
-rs1_package_tools=(dpkg-dev lintian help2man systemd file binutils)
+# What the package's checks need on top: dpkg-deb and dpkg-shlibdeps, lintian,
+# help2man for the man pages, file and readelf (stripped, no RPATH). The plain
+# build of scripts/test.sh packs itself (ctest package.deb), so it needs them.
+rs1_package_check_tools=(dpkg-dev lintian help2man file binutils)
+# scripts/package.sh adds systemd-analyze for the unit;
+# scripts/package-install-test.sh debootstrap for the fresh Debian 12 root and
+# systemd-nspawn (systemd-container) to try booting it.
+rs1_package_tools=("${rs1_package_check_tools[@]}" systemd debootstrap systemd-container)
 
 rs1_install_deps() {
   rs1_apt_install "${rs1_packages[@]}"

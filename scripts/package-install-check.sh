@@ -6,7 +6,7 @@
 # remove keeping the data, purge deleting it. systemctl is replaced by a stub
 # there that records its calls and answers "is mosquitto.service active?" as
 # each scenario says. Not the full install test (a fresh Debian 12 root, a
-# broker started over TLS, an upgrade): see the README.
+# broker started over TLS, an upgrade, systemd): scripts/package-install-test.sh.
 #   scripts/package-install-check.sh [rs1-broker_VERSION_ARCH.deb]
 # Needs root and the package's dependencies installed (then apt fetches nothing).
 set -euo pipefail

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds the Debian package rs1-broker_<version>_<arch>.deb from the tree and
 # checks it: its files, their owners and modes, its control data (conffile,
-# dependencies, maintainer scripts), lintian, and the systemd unit.
+# dependencies, maintainer scripts), lintian (scripts/check-package.sh), a
+# broker started from the packaged configuration, and the systemd unit.
 #   scripts/package.sh [--keep-build]
 # A fresh Release build in build-pkg/ (--keep-build reuses it); the package is
 # written to build-pkg/ and copied to the repository root. The version is
@@ -48,65 +49,13 @@ rm -f "$build/$deb"
 cpack_out=$(cd "$build" && cpack -G DEB 2>&1) || { echo "$cpack_out" >&2; fail "cpack failed"; }
 [ -f "$build/$deb" ] || fail "cpack wrote no $build/$deb"
 
-# --- Contents: exactly these files, owned by root, with these modes.
-expected="\
--rw-r--r-- ./etc/rs1/rs1.conf
--rw-r--r-- ./lib/systemd/system/rs1-broker.service
--rwxr-xr-x ./usr/bin/rs1-sim
--rwxr-xr-x ./usr/bin/rs1ctl
--rw-r--r-- ./usr/lib/rs1/rs1_plugin.so
--rw-r--r-- ./usr/share/doc/rs1-broker/README.Debian
--rw-r--r-- ./usr/share/doc/rs1-broker/changelog.gz
--rw-r--r-- ./usr/share/doc/rs1-broker/copyright
--rw-r--r-- ./usr/share/man/man1/rs1-sim.1.gz
--rw-r--r-- ./usr/share/man/man1/rs1ctl.1.gz
--rw-r--r-- ./usr/share/rs1/alerts.yml"
-listing=$(dpkg-deb -c "$build/$deb")
-actual=$(awk '$1 !~ /^d/ { print $1, $6 }' <<<"$listing" | sort -k2)
-if [ "$actual" != "$expected" ]; then
-  diff <(echo "$expected") <(echo "$actual") >&2 || true
-  fail "contents differ from the expected list (< expected, > in the package)"
-fi
-bad_owner=$(awk '$2 != "root/root" { print $6 }' <<<"$listing")
-[ -z "$bad_owner" ] || fail "not owned by root/root: $bad_owner"
-bad_dir=$(awk '$1 ~ /^d/ && $1 != "drwxr-xr-x" { print $1, $6 }' <<<"$listing")
-[ -z "$bad_dir" ] || fail "directories not 0755: $bad_dir"
-nfiles=$(wc -l <<<"$actual")
-
-# --- Control data: conffile, dependencies, maintainer scripts.
-conffiles=$(dpkg-deb -I "$build/$deb" conffiles)
-[ "$conffiles" = /etc/rs1/rs1.conf ] || fail "conffiles is '$conffiles', expected /etc/rs1/rs1.conf"
-[ "$(dpkg-deb -f "$build/$deb" Package Version Architecture | tr '\n' ' ')" = \
-  "Package: rs1-broker Version: $version Architecture: $arch " ] || fail "wrong Package/Version/Architecture"
-depends=$(dpkg-deb -f "$build/$deb" Depends)
-dep_names=$(tr ',' '\n' <<<"$depends" | sed 's/^ *//; s/ .*//')
-for dep in mosquitto libc6 libstdc++6 libsqlite3-0 libssl3 zlib1g libmosquitto1 libcpp-httplib0.11; do
-  grep -Fx "$dep" <<<"$dep_names" >/dev/null || fail "Depends lacks $dep: $depends"
-done
-scripts=$(dpkg-deb --ctrl-tarfile "$build/$deb" | tar -tvf - | awk '{ print $1, $2, $6 }' | sort -k3)
-for script in postinst prerm postrm; do
-  grep -qx -- "-rwxr-xr-x root/root ./$script" <<<"$scripts" || fail "no executable $script owned by root: $scripts"
-done
-
-# --- What the files say agrees with where they are.
+# --- Contents, control data, what the files say, lintian.
+check_out=$(scripts/check-package.sh "$build/$deb" "$version") || fail "scripts/check-package.sh failed"
 unpacked=$build/unpacked
 rm -rf "$unpacked"
 dpkg-deb -x "$build/$deb" "$unpacked"
-cmp -s "$unpacked/etc/rs1/rs1.conf" broker-config/production.conf ||
-  fail "/etc/rs1/rs1.conf is not broker-config/production.conf"
-plugin_line=$(sed -n 's/^plugin \(.*\)/\1/p' "$unpacked/etc/rs1/rs1.conf")
-[ "$plugin_line" = /usr/lib/rs1/rs1_plugin.so ] || fail "rs1.conf loads '$plugin_line'"
-grep -qx 'ExecStart=/usr/sbin/mosquitto -c /etc/rs1/rs1.conf' "$unpacked/lib/systemd/system/rs1-broker.service" ||
-  fail "the unit does not start mosquitto -c /etc/rs1/rs1.conf"
-for elf in usr/bin/rs1ctl usr/bin/rs1-sim usr/lib/rs1/rs1_plugin.so; do
-  file -b "$unpacked/$elf" | grep ', stripped' >/dev/null || fail "$elf is not stripped"
-  if readelf -d "$unpacked/$elf" | grep -E 'RPATH|RUNPATH' >/dev/null; then fail "$elf has an RPATH"; fi
-done
 strings "$unpacked/usr/bin/rs1-sim" | grep -x /usr/lib/rs1/rs1_plugin.so >/dev/null ||
   fail "rs1-sim bench does not default to the installed plugin"
-for script in postinst prerm postrm; do
-  sh -n "packaging/$script" || fail "packaging/$script: syntax error"
-done
 
 # --- The packaged configuration starts a broker (outside systemd, its paths
 # moved under a temporary directory, loopback ports): a device provisioned
@@ -171,13 +120,6 @@ kill "$broker_pid"
 wait "$broker_pid" 2>/dev/null || true
 broker_pid=
 
-# --- lintian: no error or warning, and no override (none is needed).
-lintian_out=$(lintian --fail-on error,warning --display-info --show-overrides "$build/$deb" 2>&1) ||
-  { echo "$lintian_out" >&2; fail "lintian failed"; }
-[ -z "$lintian_out" ] || echo "$lintian_out"
-overrides=$(grep -c '^O: ' <<<"$lintian_out" || true)
-infos=$(grep -c '^I: ' <<<"$lintian_out" || true)
-
 # --- The unit.
 unit=$unpacked/lib/systemd/system/rs1-broker.service
 # --man=no: the man page the unit names comes with the package itself.
@@ -191,10 +133,10 @@ exposure=$(sed -n 's/.*Overall exposure level for rs1-broker.service: *//p' <<<"
 cp "$build/$deb" .
 size=$(stat -c %s "$deb")
 echo
-echo "$deb: $((size / 1024)) KiB ($size bytes), $nfiles files"
-echo "contents: ok (paths, root/root, modes as expected; binaries stripped, no RPATH)"
-echo "control: conffiles $conffiles; Depends: $depends"
+echo "$deb: $((size / 1024)) KiB ($size bytes)"
+echo "$check_out" | grep -v '^lintian:'
+echo "rs1-sim: bench defaults to the installed plugin"
 echo "broker: the packaged rs1.conf starts a healthy broker; a device logs in over TLS, its telemetry is stored; anonymous refused"
-echo "lintian: clean (0 errors, 0 warnings; $infos info tags, $overrides overridden)"
+echo "$check_out" | grep '^lintian:'
 echo "systemd-analyze verify: ok"
 echo "systemd-analyze security --offline=yes: exposure $exposure"

@@ -29,6 +29,13 @@ int Broker::on_basic_auth(mosquitto_evt_basic_auth& ev) {
     metrics_.auth_failures_total.fetch_add(1, std::memory_order_relaxed);
     return MOSQ_ERR_AUTH;
   }
+  // Mosquitto's re-check of a connected client (on SIGHUP it repeats
+  // BASIC_AUTH for all of them): the session, and the downlink topics it has
+  // subscribed to, stay as they are; it is not a new connection.
+  if (const Session* live = sessions_.find(ev.client); live && !live->replaced) {
+    if (login_still_allowed(directory_, *live, client_view(ev.client))) return MOSQ_ERR_SUCCESS;
+    return MOSQ_ERR_AUTH;
+  }
   // Answered from memory alone: the directory is complete and the change
   // feed keeps it current, so the broker thread never waits on disk here.
   auto session = decide_login(directory_, client_view(ev.client), ev.password, now_s,

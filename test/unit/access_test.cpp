@@ -5,6 +5,7 @@
 
 #include <catch2/catch.hpp>
 #include <string>
+#include <tuple>
 
 #include "core/identity.hpp"
 #include "unit_support.hpp"
@@ -187,5 +188,46 @@ TEST_CASE("access: directory updates kick what they invalidate", "[access]") {
     CHECK(fx.removed_devices == std::vector<std::string>{"dev-a"});
     CHECK(fx.kick_clients == std::vector<std::string>{"dev-a"});
     CHECK(w.directory.account("backend"));  // accounts were not listed
+  }
+}
+
+TEST_CASE("access: mosquitto's re-check of a connected client (SIGHUP) keeps its session",
+          "[access]") {
+  World w;
+  Session dev = *decide_login(w.directory, view(&conn_a, "dev-a", "dev-a"),
+                              w.password("dev-a").c_str(), kNow, false);
+  Session svc =
+      *decide_login(w.directory, view(&conn_b, "backend", "w1"), "svc-password", kNow, false);
+  // The password is not asked for: the hour it was checked for may be over.
+  CHECK(login_still_allowed(w.directory, dev, view(&conn_a, "dev-a", "dev-a")));
+  CHECK(login_still_allowed(w.directory, svc, view(&conn_b, "backend", "w1")));
+
+  using Row = std::tuple<const char*, const char*, const char*>;
+  auto [what, username, client_id] = GENERATE(table<const char*, const char*, const char*>({
+      Row{"another username", "dev-off", "dev-a"},
+      Row{"another client id", "dev-a", "dev-b"},
+      Row{"no username", nullptr, "dev-a"},
+      Row{"no client id", "dev-a", nullptr},
+  }));
+  CAPTURE(what);
+  CHECK_FALSE(login_still_allowed(w.directory, dev, view(&conn_a, username, client_id)));
+
+  SECTION("revoked since") {
+    w.directory.put(DeviceCredentials{1, "dev-a", w.hash_a, false});
+    CHECK_FALSE(login_still_allowed(w.directory, dev, view(&conn_a, "dev-a", "dev-a")));
+  }
+  SECTION("deleted and added again: another device") {
+    w.directory.put(DeviceCredentials{7, "dev-a", w.hash_a, true});
+    CHECK_FALSE(login_still_allowed(w.directory, dev, view(&conn_a, "dev-a", "dev-a")));
+  }
+  SECTION("an account deleted, or given another role") {
+    w.directory.remove_account("backend");
+    CHECK_FALSE(login_still_allowed(w.directory, svc, view(&conn_b, "backend", "w1")));
+    w.directory.put(AccountCredentials{"backend", Role::admin, w.svc.salt_hex, w.svc.hash_hex});
+    CHECK_FALSE(login_still_allowed(w.directory, svc, view(&conn_b, "backend", "w1")));
+  }
+  SECTION("a session a newer connection took over") {
+    dev.replaced = true;
+    CHECK_FALSE(login_still_allowed(w.directory, dev, view(&conn_a, "dev-a", "dev-a")));
   }
 }

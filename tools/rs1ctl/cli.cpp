@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "output.hpp"
+#include "run_as_owner.hpp"
 
 namespace rs1ctl {
 namespace {
@@ -150,6 +151,15 @@ int Cli::run(int argc, const char* const* argv) {
   }
 
   const CLI::App& command = chosen_command(app_);
+  // Before anything is opened or created, so that root never leaves a file
+  // the broker's user cannot write.
+  try {
+    auto target = database_paths_.find(&command);
+    run_as_owner_of(target != database_paths_.end() ? *target->second : db_path_);
+  } catch (const std::exception& e) {
+    std::cerr << "rs1ctl: " << e.what() << '\n';
+    return kExitFailure;
+  }
   Session session(db_path_, now_s_);
   Outcome outcome;
   try {

@@ -92,6 +92,11 @@ class Cli {
                         Handler handler);
   // Keeps the option's value out of the security log.
   void mark_secret(const CLI::Option* option) { secret_options_.insert(option); }
+  // The command writes the database `*path` names rather than --db's: run as
+  // root, it becomes the owner of that file's directory (run_as_owner.hpp).
+  void writes_database_at(const CLI::App* command, const std::string* path) {
+    database_paths_[command] = path;
+  }
 
   // Parses, runs, prints; returns the exit status.
   int run(int argc, const char* const* argv);
@@ -108,6 +113,7 @@ class Cli {
   bool json_ = false;
   std::map<const CLI::App*, Handler> handlers_;
   std::set<const CLI::Option*> secret_options_;
+  std::map<const CLI::App*, const std::string*> database_paths_;
 };
 
 }  // namespace rs1ctl

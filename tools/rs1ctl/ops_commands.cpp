@@ -246,6 +246,7 @@ void add_ops_commands(Cli& cli) {
       ->type_name("PATH")
       ->required();
   restore->add_flag("--force", args->force, "Replace an existing database no program holds open");
+  cli.writes_database_at(restore, &args->to);
 
   CLI::App* h =
       cli.add_command(cli.app(), "health", "Database, broker, writer, backups, disk, keys, archive",

@@ -39,6 +39,18 @@ std::optional<Session> decide_login(const Directory& directory, const ClientView
   return std::nullopt;
 }
 
+bool login_still_allowed(const Directory& directory, const Session& live,
+                         const ClientView& client) {
+  if (live.replaced || !client.username || *client.username != live.identity) return false;
+  if (live.role == Role::device) {
+    const DeviceCredentials* device = directory.device(live.identity);
+    return device != nullptr && device->active && device->ref == live.device_ref &&
+           client.client_id && *client.client_id == live.client_id;
+  }
+  const AccountCredentials* account = directory.account(live.identity);
+  return account != nullptr && account->role == live.role;
+}
+
 bool decide_access(const Sessions& sessions, const Directory& directory, const ClientView& client,
                    Access access, std::string_view topic, std::string_view payload, bool retain,
                    const PayloadLimits& limits) {

@@ -27,6 +27,14 @@ std::optional<Session> decide_login(const Directory& directory, const ClientView
                                     const char* password, std::int64_t now_s,
                                     bool clock_skew_ahead);
 
+// BASIC_AUTH for a connection that is already logged in as `live`: Mosquitto
+// 2.0 asks again for every connected client when it reloads its
+// configuration (SIGHUP). The connection keeps its session while its identity
+// still may log in (a device still active, an account still there with the
+// same role). The password is not checked again: a device's changes every
+// hour, and it was checked for the hour the device connected.
+bool login_still_allowed(const Directory& directory, const Session& live, const ClientView& client);
+
 struct PayloadLimits {
   std::size_t max_payload_bytes = 65536;
 };
