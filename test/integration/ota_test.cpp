@@ -222,7 +222,7 @@ bool wait_status(OtaBroker& b, std::int64_t id, const std::function<bool(const j
 
 }  // namespace
 
-TEST_CASE("ota: firmware add and list; signed downloads with Range, 403 and 404", "[ota]") {
+TEST_CASE("ota: firmware add and list, then signed downloads with Range, 403 and 404", "[ota]") {
   OtaBroker b;
   // The key file was created at start: 0600, one 256-bit key.
   struct stat st {};

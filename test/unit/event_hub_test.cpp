@@ -22,7 +22,7 @@ EventBatch hub_take(EventSubscription& sub) {
 
 }  // namespace
 
-TEST_CASE("event hub: no subscriber, no work; events formatted once for all", "[events]") {
+TEST_CASE("event hub: no subscriber, no work, and events formatted once for all", "[events]") {
   MetricRegistry registry;
   EventHub hub(registry);
   int made = 0;

@@ -242,7 +242,7 @@ TEST_CASE("ota engine: devices already on the version are skipped", "[ota]") {
   CHECK_FALSE(c.engine.find(1));  // its only device skipped: completed
 }
 
-TEST_CASE("ota engine: stages are cumulative; the next starts when all of one finished", "[ota]") {
+TEST_CASE("ota engine: stages are cumulative, the next starts when all of one finished", "[ota]") {
   Bench b;
   b.all_ready(10);
   b.load(make_rollout(10, fast({10, 50, 100})));
@@ -303,7 +303,7 @@ TEST_CASE("ota engine: the rate is a smooth token bucket", "[ota]") {
   CHECK(in_a_minute == 120);
 }
 
-TEST_CASE("ota engine: one tick sends at most max_triggers; the rest follow", "[ota]") {
+TEST_CASE("ota engine: one tick sends at most max_triggers, the rest follow", "[ota]") {
   Bench b;
   b.all_ready(1200);
   b.load(make_rollout(1200, fast()));  // 1,000 tokens a second: the rate is not the limit
@@ -397,7 +397,7 @@ TEST_CASE("ota engine: min_finished is capped at the set's size", "[ota]") {
   CHECK_FALSE(paused);  // the failure came first, when 1 < min(5, 2) had finished
 }
 
-TEST_CASE("ota engine: paused triggers nothing; resume goes on; cancel stops for good", "[ota]") {
+TEST_CASE("ota engine: paused triggers nothing, resume goes on, cancel stops for good", "[ota]") {
   Bench b;
   b.all_ready(20);
   RolloutPolicy p = fast();
