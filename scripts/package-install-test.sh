@@ -169,6 +169,8 @@ install)
   expect /usr/share/man/man1/rs1ctl.1.gz "root:root 644"
   expect /usr/share/man/man1/rs1-sim.1.gz "root:root 644"
   expect /usr/share/doc/rs1-broker/README.Debian "root:root 644"
+  expect /usr/share/rs1/console/index.html "root:root 644"
+  expect /usr/share/rs1/console/vendor/uplot/uPlot.esm.js "root:root 644"
   expect /var/lib/rs1 "mosquitto:mosquitto 750"
   expect /var/lib/rs1/mosquitto "mosquitto:mosquitto 750"
   expect /etc/rs1/tls "root:mosquitto 750"
@@ -209,6 +211,12 @@ broker)
   curl -fs http://127.0.0.1:8080/healthz >/dev/null || fail "the broker never answered /healthz"
   echo "broker up (healthz 200) in $((($(date +%s%N) - t0) / 1000000)) ms, as $(ps -o user= -p "$pid")"
   [ "$(ps -o user= -p "$pid")" = mosquitto ] || fail "the broker does not run as mosquitto"
+  # The console, from the package's copy (the only one in this root): /
+  # names its files under a hashed base, and the app module is served.
+  app=$(curl -fs http://127.0.0.1:8080/ | grep -o '/console/[0-9a-f]\{12\}/js/app.js') ||
+    fail "/ is not the console's index.html"
+  curl -fs -o /dev/null "http://127.0.0.1:8080$app" || fail "the console's $app is not served"
+  echo "console served from /usr/share/rs1/console ($app)"
   case $2 in
   first)
     login /etc/rs1/tls/server.crt '{"temp":21.5}' || fail "the device could not publish over TLS"
