@@ -263,6 +263,12 @@ test('upload firmware, create a rollout and watch its progress bar reach the end
       const statuses = await page.getByTestId('rollout-device-row').evaluateAll((rows) => rows.map((r) => r.dataset.status));
       return statuses.length === 3 && statuses.every((st) => st === 'success');
     }, 5000);
+    // With the devices loaded, each stage's bar is split by its own devices' statuses.
+    await waitFor('the stage bars split by status', async () => {
+      const split = await page.getByTestId('stage-bar').evaluateAll((bars) => bars.map((b) =>
+        `${b.dataset.split}:${[...b.querySelectorAll('.seg')].map((g) => `${g.dataset.status}=${g.dataset.count}`).join(',')}`));
+      return JSON.stringify(split) === JSON.stringify(['status:success=2', 'status:success=1']);
+    }, 5000);
     await screenshot(page, 'pages-rollout');
 
     // The rollout list shows it with the same bars.

@@ -82,6 +82,7 @@ export async function render(container, { rid }) {
   );
 
   let rollout = null;
+  let devices = null; // the last GET …/devices, in stage order
   let alive = true;
 
   function draw() {
@@ -102,7 +103,7 @@ export async function render(container, { rid }) {
       rollout.reason ? h('p', { class: 'reason', 'data-testid': 'rollout-reason' }, rollout.reason) : null,
       h('p', { class: 'muted' }, `Stage ${rollout.stage} of ${rollout.stages.length}`),
       statusBar(rollout, { 'data-testid': 'rollout-progress' }),
-      stageBars(rollout),
+      stageBars(rollout, devices),
     );
     replace(policyBox, policy(rollout));
   }
@@ -136,7 +137,10 @@ export async function render(container, { rid }) {
   async function loadDevices() {
     try {
       const { data } = await api('GET', `${path}/devices`);
-      if (alive) replace(devicesBox, devicesTable(data));
+      if (!alive) return;
+      devices = data;
+      replace(devicesBox, devicesTable(data));
+      if (rollout) draw(); // the stage bars split by these statuses
     } catch (err) {
       if (alive) replace(devicesBox, problemMessage(err));
     }

@@ -75,43 +75,58 @@ function stageEnd(pct, total) {
   return Math.ceil((pct * total) / 100);
 }
 
-// One bar per stage: how many of the devices that stage adds have finished.
-// Devices are taken in stage order, so the finished count fills the stages
-// from the first; the broker's per-stage split is not in the API, so this is
-// the share of the stage's size, not of its exact members.
-export function stageBars(rollout) {
+// One bar per stage. With the rollout's devices (GET …/devices, which lists
+// them in the order stages take them in), each stage's bar is split by the
+// status of exactly the devices that stage adds. Without them (the overview
+// and the list have only the set's counts) a stage shows how many of its
+// size have finished, filled from the first stage on, as the broker takes
+// devices in order.
+export function stageBars(rollout, devices = null) {
   const counts = rollout.counts || {};
   const total = totalOf(counts);
   const finished = finishedOf(counts);
   const stages = rollout.stages || [];
+  const members = Array.isArray(devices) && devices.length === total ? devices : null;
   let prevEnd = 0;
   const items = stages.map((pct, i) => {
     const end = stageEnd(pct, total);
     const size = end - prevEnd;
-    const done = Math.max(0, Math.min(size, finished - prevEnd));
-    prevEnd = end;
     const n = i + 1; // the API's stage numbers start at 1
     const phase = rollout.state === 'completed' || n < rollout.stage ? 'done' : n === rollout.stage ? 'current' : 'upcoming';
-    const fill = h('span', { class: 'fill' });
-    fill.style.width = `${size > 0 ? percent(done, size) : phase === 'done' ? 100 : 0}%`;
+    let done;
+    const bar = h('span', {
+      class: 'stage-bar',
+      role: 'progressbar',
+      'aria-label': `Stage ${i + 1} (${pct}%)`,
+      'aria-valuemin': '0',
+      'aria-valuemax': String(size),
+      'data-testid': 'stage-bar',
+    });
+    if (members) {
+      const byStatus = {};
+      for (const d of members.slice(prevEnd, end)) byStatus[d.status] = (byStatus[d.status] || 0) + 1;
+      done = finishedOf(byStatus);
+      for (const st of STATUSES) {
+        if (!byStatus[st]) continue;
+        const seg = h('span', { class: `seg seg-${st}`, title: `${STATUS_LABELS[st]}: ${byStatus[st]}`, dataset: { status: st, count: byStatus[st] } });
+        seg.style.width = `${percent(byStatus[st], size)}%`;
+        bar.append(seg);
+      }
+      bar.setAttribute('aria-valuetext', STATUSES.filter((st) => byStatus[st]).map((st) => `${STATUS_LABELS[st]} ${byStatus[st]}`).join(', ') || 'no device');
+    } else {
+      done = Math.max(0, Math.min(size, finished - prevEnd));
+      const fill = h('span', { class: 'fill' });
+      fill.style.width = `${size > 0 ? percent(done, size) : phase === 'done' ? 100 : 0}%`;
+      bar.append(fill);
+    }
+    prevEnd = end;
+    bar.setAttribute('aria-valuenow', String(done));
+    Object.assign(bar.dataset, { stage: i, phase, done, size, split: members ? 'status' : 'finished' });
     return h(
       'li',
       { class: `stage stage-${phase}` },
       h('span', { class: 'stage-label' }, `Stage ${i + 1}: ${pct}%`, phase === 'current' ? ' (current)' : ''),
-      h(
-        'span',
-        {
-          class: 'stage-bar',
-          role: 'progressbar',
-          'aria-label': `Stage ${i + 1} (${pct}%)`,
-          'aria-valuemin': '0',
-          'aria-valuemax': String(size),
-          'aria-valuenow': String(done),
-          'data-testid': 'stage-bar',
-          dataset: { stage: i, phase, done, size },
-        },
-        fill,
-      ),
+      bar,
       h('span', { class: 'stage-count' }, `${done} / ${size}`),
     );
   });
