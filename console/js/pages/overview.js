@@ -7,7 +7,7 @@
 import { api } from '../api.js';
 import { subscribe } from '../events.js';
 import { h, replace, problemMessage, coalesce, pageHeader } from '../ui.js';
-import { statusBar, stateBadge } from './rollout_bars.js';
+import { rolloutCard } from './rollout_bars.js';
 
 const COUNTS = [
   ['total', 'Devices'],
@@ -69,25 +69,6 @@ function firmwareChart(firmware) {
   return h('div', { class: 'fw-chart' }, bar, legend);
 }
 
-function rolloutCard(r) {
-  return h(
-    'li',
-    { class: 'rollout-card', 'data-testid': 'rollout-progress', dataset: { rolloutId: r.rollout_id } },
-    h(
-      'div',
-      { class: 'rollout-card-head' },
-      h('a', { href: `#/rollouts/${r.rollout_id}` }, `Rollout #${r.rollout_id}`),
-      ' → ',
-      h('strong', null, r.version),
-      ' ',
-      stateBadge(r),
-      h('span', { class: 'muted' }, ` stage ${r.stage} of ${r.stages.length}`),
-    ),
-    r.reason ? h('p', { class: 'reason' }, r.reason) : null,
-    statusBar(r),
-  );
-}
-
 export async function render(container) {
   const countsBox = h('section', { class: 'panel', 'aria-labelledby': 'ov-devices' }, h('h2', { id: 'ov-devices' }, 'Devices'));
   const countsBody = h('div', { 'aria-live': 'polite' });
@@ -121,7 +102,7 @@ export async function render(container) {
       replace(roBody, h('p', { class: 'muted' }, 'No rollout is running or paused. ', h('a', { href: '#/rollouts' }, 'All rollouts')));
       return;
     }
-    replace(roBody, h('ul', { class: 'rollout-cards' }, list.map(rolloutCard)));
+    replace(roBody, h('ul', { class: 'rollout-cards' }, list.map((r) => rolloutCard(r, 'rollout-progress'))));
   }
 
   async function loadRollouts() {

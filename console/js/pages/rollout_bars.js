@@ -136,3 +136,26 @@ export function stageBars(rollout, devices = null) {
 export function stateBadge(rollout, attrs = {}) {
   return h('span', { class: `badge state-${rollout.state}`, 'data-testid': 'rollout-status', ...attrs }, rollout.state);
 }
+
+// A rollout as a card (the overview's running rollouts, the rollout list):
+// link, version, state, stage, reason, the status bar, and with
+// `withStages` the per-stage bars.
+export function rolloutCard(r, testid, { withStages = false } = {}) {
+  return h(
+    'li',
+    { class: 'rollout-card', 'data-testid': testid, dataset: { rolloutId: r.rollout_id } },
+    h(
+      'div',
+      { class: 'rollout-card-head' },
+      h('a', { href: `#/rollouts/${r.rollout_id}` }, `Rollout #${r.rollout_id}`),
+      ' → ',
+      h('strong', null, r.version),
+      ' ',
+      stateBadge(r),
+      h('span', { class: 'muted' }, ` stage ${r.stage} of ${r.stages.length}`),
+    ),
+    r.reason ? h('p', { class: 'reason' }, r.reason) : null,
+    statusBar(r),
+    withStages ? stageBars(r) : null,
+  );
+}

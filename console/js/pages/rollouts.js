@@ -5,7 +5,7 @@
 import { api, session } from '../api.js';
 import { subscribe } from '../events.js';
 import { h, replace, problemMessage, pageHeader, field, coalesce } from '../ui.js';
-import { statusBar, stageBars, stateBadge } from './rollout_bars.js';
+import { rolloutCard } from './rollout_bars.js';
 
 // "10, 50,100" -> [10, 50, 100], or a message saying what is wrong (the
 // broker's rules: 1-20 stages rising strictly within 1..100, ending at 100).
@@ -27,26 +27,6 @@ export function parseStages(text) {
 
 export function parseDeviceIds(text) {
   return [...new Set(text.split(/[\s,]+/).map((s) => s.trim()).filter(Boolean))];
-}
-
-function rolloutItem(r) {
-  return h(
-    'li',
-    { class: 'rollout-card', 'data-testid': 'rollout-row', dataset: { rolloutId: r.rollout_id } },
-    h(
-      'div',
-      { class: 'rollout-card-head' },
-      h('a', { href: `#/rollouts/${r.rollout_id}` }, `Rollout #${r.rollout_id}`),
-      ' → ',
-      h('strong', null, r.version),
-      ' ',
-      stateBadge(r),
-      h('span', { class: 'muted' }, ` stage ${r.stage} of ${r.stages.length}`),
-    ),
-    r.reason ? h('p', { class: 'reason' }, r.reason) : null,
-    statusBar(r),
-    stageBars(r),
-  );
 }
 
 function numberInput(name, value, attrs) {
@@ -161,7 +141,7 @@ export async function render(container) {
 
   function draw() {
     const list = [...rollouts.values()].sort((a, b) => b.rollout_id - a.rollout_id);
-    replace(listBox, list.length ? h('ul', { class: 'rollout-cards' }, list.map(rolloutItem)) : h('p', { class: 'muted' }, 'No rollout yet.'));
+    replace(listBox, list.length ? h('ul', { class: 'rollout-cards' }, list.map((r) => rolloutCard(r, 'rollout-row', { withStages: true }))) : h('p', { class: 'muted' }, 'No rollout yet.'));
   }
 
   async function load() {
