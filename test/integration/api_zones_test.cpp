@@ -19,18 +19,6 @@ using nlohmann::json;
 
 namespace {
 
-// A valid config of `zones` zones with this sensitivity.
-json api_zone_config(int zones, int sensitivity) {
-  json z = json::array();
-  for (int i = 1; i <= zones; ++i) {
-    z.push_back({{"id", i},
-                 {"name", "Zone " + std::to_string(i)},
-                 {"type", i % 2 ? "detect" : "exclude"},
-                 {"points", {{-100 * i, 100}, {100 * i, 100}, {0, 200 * i}}}});
-  }
-  return json{{"zones", z}, {"sensitivity", sensitivity}};
-}
-
 httplib::Headers api_zone_headers(const std::string& token, const std::string& if_match) {
   httplib::Headers h = bearer(token);
   if (!if_match.empty()) h.emplace("If-Match", if_match);
@@ -69,7 +57,7 @@ TEST_CASE("api zones: ETags, 304, 428, 412, racing editors, 422 pointers, push a
   check_problem(api.call("GET", "/api/v1/devices/nobody/zones", bearer(service)), 404);
   check_problem(api.call("GET", "/api/v1/devices/nobody/zones/history", bearer(service)), 404);
   check_problem(api.call("PUT", "/api/v1/devices/nobody/zones", api_zone_headers(admin, "\"0\""),
-                         api_zone_config(1, 5).dump()),
+                         zone_config(1, 5)),
                 404);
   check_problem(
       api.call("POST", "/api/v1/devices/nobody/zones/rollback", bearer(admin), R"({"version":1})"),
@@ -104,12 +92,12 @@ TEST_CASE("api zones: ETags, 304, 428, 412, racing editors, 422 pointers, push a
 
   // Refusals: the role, no If-Match, a stale one, a body that is not JSON,
   // and an invalid config with every error as a pointer; nothing stored.
-  const json v1 = api_zone_config(2, 5);
+  const json v1 = json::parse(zone_config(2, 5));
   check_problem(api.call("PUT", path, api_zone_headers(service, "\"0\""), v1.dump()), 403);
   check_problem(api.call("PUT", path, api_zone_headers(admin, ""), v1.dump()), 428);
   check_problem(api.call("PUT", path, api_zone_headers(admin, "\"3\""), v1.dump()), 412);
   check_problem(api.call("PUT", path, api_zone_headers(admin, "\"0\""), "{\"zones\":"), 400);
-  json bad = api_zone_config(3, 5);
+  json bad = json::parse(zone_config(3, 5));
   bad["zones"][2]["points"] = {{0, 100}, {100, 100}, {100, 300}, {7000, 300}};
   bad["sensitivity"] = 11;
   auto invalid = api.call("PUT", path, api_zone_headers(admin, "\"0\""), bad.dump());
@@ -146,7 +134,7 @@ TEST_CASE("api zones: ETags, 304, 428, 412, racing editors, 422 pointers, push a
   api_zone_ack(*device, dev.id, 1);
 
   // Two editors with the same If-Match at once: exactly one wins.
-  const json mine = api_zone_config(1, 2), theirs = api_zone_config(3, 9);
+  const json mine = json::parse(zone_config(1, 2)), theirs = json::parse(zone_config(3, 9));
   std::atomic<int> ready{0};
   int status_mine = 0, status_theirs = 0;
   auto editor = [&](const json& config, int& status) {

@@ -123,6 +123,17 @@ std::int64_t unix_ms() {
       .count();
 }
 
+std::string zone_config(int zones, int sensitivity) {
+  nlohmann::json z = nlohmann::json::array();
+  for (int i = 1; i <= zones; ++i) {
+    z.push_back({{"id", i},
+                 {"name", "Zone " + std::to_string(i)},
+                 {"type", i % 2 ? "detect" : "exclude"},
+                 {"points", {{-100 * i, 100}, {100 * i, 100}, {0, 200 * i}}}});
+  }
+  return nlohmann::json{{"zones", z}, {"sensitivity", sensitivity}}.dump();
+}
+
 bool contains(const std::string& haystack, const std::string& needle) {
   return haystack.find(needle) != std::string::npos;
 }

@@ -48,6 +48,9 @@ std::int64_t unix_ms();
 // before you bind it).
 int free_port();
 bool contains(const std::string& haystack, const std::string& needle);
+// A valid zone config (SPEC §6) of `zones` triangles, alternately detect
+// and exclude, with this sensitivity: its JSON text.
+std::string zone_config(int zones, int sensitivity = 5);
 std::size_t count_lines_with(const std::string& text, const std::string& needle);
 
 // ---------------------------------------------------------------- broker

@@ -23,17 +23,6 @@ using SteadyClock = std::chrono::steady_clock;
 
 const BrokerConfig kFastFlush = opts({{"ingest_flush_ms", "50"}});
 
-std::string zone_config(int zones, int sensitivity = 5) {
-  json z = json::array();
-  for (int i = 1; i <= zones; ++i) {
-    z.push_back({{"id", i},
-                 {"name", "Zone " + std::to_string(i)},
-                 {"type", i % 2 ? "detect" : "exclude"},
-                 {"points", {{-100 * i, 100}, {100 * i, 100}, {0, 200 * i}}}});
-  }
-  return json{{"zones", z}, {"sensitivity", sensitivity}}.dump();
-}
-
 std::string write_file(const std::string& dir, const std::string& name, const std::string& text) {
   const std::string path = dir + "/" + name;
   std::ofstream(path, std::ios::trunc) << text;
