@@ -215,12 +215,14 @@ void BrokerRunner::sync_changes() {
   const std::string marker = "rs1: changes applied up to seq ";
   auto applied = [&] {
     const std::string log = log_of_this_run();
-    for (std::size_t at = log.find(marker); at != std::string::npos; at = log.find(marker, at + 1)) {
+    for (std::size_t at = log.find(marker); at != std::string::npos;
+         at = log.find(marker, at + 1)) {
       if (std::atoll(log.c_str() + at + marker.size()) >= latest) return true;
     }
     return false;
   };
-  INFO("the broker applies the changes up to seq " << latest << " within 2 s\n" << log_of_this_run());
+  INFO("the broker applies the changes up to seq " << latest << " within 2 s\n"
+                                                   << log_of_this_run());
   REQUIRE(wait_until(applied, 2s));
 }
 
@@ -790,38 +792,103 @@ bool read_exact(int fd, unsigned char* buf, std::size_t n, Millis timeout) {
   return true;
 }
 
+// A fixed header byte, the remaining length (variable-length encoded) and the body.
+std::string mqtt_packet(std::uint8_t header, const std::string& body) {
+  std::string packet(1, static_cast<char>(header));
+  std::size_t len = body.size();
+  do {
+    unsigned char byte = len % 128;
+    len /= 128;
+    if (len > 0) byte |= 0x80;
+    packet.push_back(static_cast<char>(byte));
+  } while (len > 0);
+  return packet + body;
+}
+
+void put_mid(std::string& out, int mid) {
+  out.push_back(static_cast<char>((mid >> 8) & 0xff));
+  out.push_back(static_cast<char>(mid & 0xff));
+}
+
+void write_all(int fd, const std::string& bytes) {
+  REQUIRE(::write(fd, bytes.data(), bytes.size()) == static_cast<ssize_t>(bytes.size()));
+}
+
 }  // namespace
 
 RawMqttConnection::~RawMqttConnection() {
   if (fd_ >= 0) ::close(fd_);
 }
 
+int RawPacket::ack_mid() const {
+  if (body.size() < 2) return -1;
+  return (static_cast<unsigned char>(body[0]) << 8) | static_cast<unsigned char>(body[1]);
+}
+
 int RawMqttConnection::connect(int port, const std::string& client_id, const std::string& username,
-                               const std::string& password, int keepalive_s, Millis timeout) {
+                               const std::string& password, int keepalive_s, Millis timeout,
+                               bool clean_session) {
   fd_ = tcp_connect(port);
   REQUIRE(fd_ >= 0);
   std::string body;
   put_string(body, "MQTT");
-  body.push_back(4);                                      // protocol level 3.1.1
-  body.push_back(static_cast<char>(0x80 | 0x40 | 0x02));  // username, password, clean session
+  body.push_back(4);  // protocol level 3.1.1
+  body.push_back(
+      static_cast<char>(0x80 | 0x40 | (clean_session ? 0x02 : 0)));  // username, password
   body.push_back(static_cast<char>((keepalive_s >> 8) & 0xff));
   body.push_back(static_cast<char>(keepalive_s & 0xff));
   put_string(body, client_id);
   put_string(body, username);
   put_string(body, password);
-  std::string packet(1, static_cast<char>(0x10));
-  std::size_t len = body.size();
-  do {  // remaining length, variable-length encoded
-    unsigned char byte = len % 128;
-    len /= 128;
-    if (len > 0) byte |= 0x80;
-    packet.push_back(static_cast<char>(byte));
-  } while (len > 0);
-  packet += body;
-  REQUIRE(::write(fd_, packet.data(), packet.size()) == static_cast<ssize_t>(packet.size()));
-  unsigned char connack[4];
-  if (!read_exact(fd_, connack, 4, timeout) || connack[0] != 0x20) return -1;
-  return connack[3];
+  write_all(fd_, mqtt_packet(0x10, body));
+  auto connack = read_packet(timeout);
+  if (!connack || connack->type() != 2 || connack->body.size() != 2) return -1;
+  session_present_ = (connack->body[0] & 0x01) != 0;
+  return static_cast<unsigned char>(connack->body[1]);
+}
+
+void RawMqttConnection::publish(const std::string& topic, const std::string& payload, int qos,
+                                int mid, bool dup) {
+  std::string body;
+  put_string(body, topic);
+  put_mid(body, mid);
+  body += payload;
+  write_all(fd_,
+            mqtt_packet(static_cast<std::uint8_t>(0x30 | (dup ? 0x08 : 0) | (qos << 1)), body));
+}
+
+void RawMqttConnection::pubrel(int mid) {
+  std::string body;
+  put_mid(body, mid);
+  write_all(fd_, mqtt_packet(0x62, body));
+}
+
+std::optional<RawPacket> RawMqttConnection::read_packet(Millis timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  auto left = [&] {
+    return std::max(
+        Millis(1), std::chrono::duration_cast<Millis>(deadline - std::chrono::steady_clock::now()));
+  };
+  unsigned char byte = 0;
+  if (!read_exact(fd_, &byte, 1, left())) return std::nullopt;
+  RawPacket packet;
+  packet.header = byte;
+  std::size_t len = 0;
+  for (int shift = 0; shift <= 21; shift += 7) {
+    if (!read_exact(fd_, &byte, 1, left())) return std::nullopt;
+    len |= static_cast<std::size_t>(byte & 0x7f) << shift;
+    if (!(byte & 0x80)) break;
+  }
+  packet.body.resize(len);
+  if (len > 0 &&
+      !read_exact(fd_, reinterpret_cast<unsigned char*>(packet.body.data()), len, left()))
+    return std::nullopt;
+  return packet;
+}
+
+void RawMqttConnection::drop() {
+  if (fd_ >= 0) ::close(fd_);
+  fd_ = -1;
 }
 
 bool RawMqttConnection::wait_closed_by_broker(Millis timeout) {
@@ -878,7 +945,9 @@ void Fleet::set_online_by_hand(const std::string& id, bool online) {
   store_->ingest().write_batch(batch);
 }
 
-std::optional<DeviceRecord> Fleet::device(const std::string& id) { return store_->devices().get(id); }
+std::optional<DeviceRecord> Fleet::device(const std::string& id) {
+  return store_->devices().get(id);
+}
 
 bool Fleet::online(const std::string& id) {
   auto d = store_->devices().get(id);
@@ -993,8 +1062,8 @@ std::size_t fill_until_writes_fail(BrokerRunner& broker, Fleet& fleet, MqttClien
         device_client.publish(topic, nlohmann::json{{"i", published}, {"pad", pad}}.dump(), 1);
     ++published;
     REQUIRE((rc == 0 || rc == 0x10));  // accepted: the disk is not the publisher's problem
-    if (!wait_until([&] { return failing() || fleet.telemetry_count(device_id) == published; },
-                    5s, 20ms) ||
+    if (!wait_until([&] { return failing() || fleet.telemetry_count(device_id) == published; }, 5s,
+                    20ms) ||
         !failing()) {
       continue;
     }

@@ -228,8 +228,20 @@ class MqttClient {
   std::size_t received_ = 0;
 };
 
-// A bare MQTT 3.1.1 connection on a socket: for a keepalive shorter than
-// libmosquitto allows (5 s), so a keepalive timeout is quick to provoke.
+// One MQTT packet as read off the wire: the fixed header's first byte and
+// the rest after the remaining length.
+struct RawPacket {
+  std::uint8_t header = 0;
+  std::string body;
+  int type() const { return header >> 4; }
+  // The packet id of an acknowledgement (PUBACK, PUBREC, PUBREL, PUBCOMP).
+  int ack_mid() const;
+};
+
+// A bare MQTT 3.1.1 connection on a socket, for what libmosquitto will not
+// send: a keepalive shorter than it allows (5 s), so a keepalive timeout is
+// quick to provoke, and a PUBLISH resent with DUP under a packet id of the
+// test's choosing.
 class RawMqttConnection {
  public:
   RawMqttConnection() = default;
@@ -238,12 +250,23 @@ class RawMqttConnection {
   RawMqttConnection& operator=(const RawMqttConnection&) = delete;
   // Sends CONNECT and returns the CONNACK return code, -1 on no answer.
   int connect(int port, const std::string& client_id, const std::string& username,
-              const std::string& password, int keepalive_s, Millis timeout = 5s);
+              const std::string& password, int keepalive_s, Millis timeout = 5s,
+              bool clean_session = true);
+  // PUBLISH at QoS 1 or 2 under packet id `mid`, with the DUP flag when `dup`.
+  void publish(const std::string& topic, const std::string& payload, int qos, int mid, bool dup);
+  void pubrel(int mid);
+  // The next packet from the broker; nullopt if none came in time.
+  std::optional<RawPacket> read_packet(Millis timeout = 5s);
+  // Closes the socket without DISCONNECT (an unclean close).
+  void drop();
   // Says nothing and waits for the broker to close the socket.
   bool wait_closed_by_broker(Millis timeout);
+  // The CONNACK's session-present flag: the broker resumed a persistent session.
+  bool session_present() const { return session_present_; }
 
  private:
   int fd_ = -1;
+  bool session_present_ = false;
 };
 
 // ---------------------------------------------------------------- database
