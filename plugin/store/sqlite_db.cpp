@@ -3,6 +3,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cstring>
 #include <thread>
 
 namespace rs1::sqlite {
@@ -35,7 +36,13 @@ Connection::Connection(const std::string& path, int busy_timeout_ms) {
   int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
   int rc = sqlite3_open_v2(path.c_str(), &raw, flags, nullptr);
   db_.reset(raw);
-  if (rc != SQLITE_OK) throw_error(raw, rc, "cannot open database " + path);
+  if (rc != SQLITE_OK) {
+    // "unable to open database file" alone does not say why.
+    const int sys = raw ? sqlite3_system_errno(raw) : 0;
+    throw_error(raw, rc,
+                "cannot open database " + path +
+                    (sys != 0 ? std::string(" (") + std::strerror(sys) + ")" : std::string()));
+  }
   sqlite3_extended_result_codes(db_.get(), 1);
   busy_timeout_ms_ = busy_timeout_ms;
   sqlite3_busy_handler(db_.get(), &Connection::on_busy, this);
