@@ -201,6 +201,25 @@ BrokerRunner::~BrokerRunner() {
   fs::remove_all(dir_, ec);
 }
 
+FaultControl::FaultControl(std::string path) : path_(std::move(path)) { clear(); }
+
+FaultControl::~FaultControl() { ::unlink(path_.c_str()); }
+
+void FaultControl::set(const std::vector<std::string>& rules) {
+  const std::string tmp = path_ + ".new";
+  {
+    std::ofstream out(tmp, std::ios::trunc);
+    for (const auto& r : rules) out << r << "\n";
+    REQUIRE(out.good());
+  }
+  REQUIRE(::rename(tmp.c_str(), path_.c_str()) == 0);
+  std::this_thread::sleep_for(30ms);
+}
+
+std::map<std::string, std::optional<std::string>> FaultControl::environment() const {
+  return {{"LD_PRELOAD", std::string(RS1_FAULTFS_PATH)}, {"RS1_FAULTFS_CONTROL", path_}};
+}
+
 std::string BrokerRunner::log() const { return read_file(log_path_); }
 std::string BrokerRunner::log_of_this_run() const { return read_file(log_path_, log_offset_); }
 std::string BrokerRunner::conf() const { return read_file(conf_path_); }
@@ -215,12 +234,14 @@ void BrokerRunner::sync_changes() {
   const std::string marker = "rs1: changes applied up to seq ";
   auto applied = [&] {
     const std::string log = log_of_this_run();
-    for (std::size_t at = log.find(marker); at != std::string::npos; at = log.find(marker, at + 1)) {
+    for (std::size_t at = log.find(marker); at != std::string::npos;
+         at = log.find(marker, at + 1)) {
       if (std::atoll(log.c_str() + at + marker.size()) >= latest) return true;
     }
     return false;
   };
-  INFO("the broker applies the changes up to seq " << latest << " within 2 s\n" << log_of_this_run());
+  INFO("the broker applies the changes up to seq " << latest << " within 2 s\n"
+                                                   << log_of_this_run());
   REQUIRE(wait_until(applied, 2s));
 }
 
@@ -273,7 +294,12 @@ void BrokerRunner::spawn() {
   // async-signal-safe calls are allowed.
   std::vector<std::string> args = {RS1_MOSQUITTO_BIN, "-c", conf_path_};
   std::vector<std::string> env = sim::broker_environment(true);
-  for (const auto& extra : config_.environment) {
+  std::vector<std::string> extras = config_.environment;
+  if (config_.fault_control) {
+    extras.push_back(std::string("LD_PRELOAD=") + RS1_FAULTFS_PATH);
+    extras.push_back("RS1_FAULTFS_CONTROL=" + *config_.fault_control);
+  }
+  for (const auto& extra : extras) {
     const std::string preload = "LD_PRELOAD=";
     auto it = std::find_if(env.begin(), env.end(),
                            [&](const std::string& e) { return e.rfind(preload, 0) == 0; });
@@ -878,7 +904,9 @@ void Fleet::set_online_by_hand(const std::string& id, bool online) {
   store_->ingest().write_batch(batch);
 }
 
-std::optional<DeviceRecord> Fleet::device(const std::string& id) { return store_->devices().get(id); }
+std::optional<DeviceRecord> Fleet::device(const std::string& id) {
+  return store_->devices().get(id);
+}
 
 bool Fleet::online(const std::string& id) {
   auto d = store_->devices().get(id);
@@ -993,8 +1021,8 @@ std::size_t fill_until_writes_fail(BrokerRunner& broker, Fleet& fleet, MqttClien
         device_client.publish(topic, nlohmann::json{{"i", published}, {"pad", pad}}.dump(), 1);
     ++published;
     REQUIRE((rc == 0 || rc == 0x10));  // accepted: the disk is not the publisher's problem
-    if (!wait_until([&] { return failing() || fleet.telemetry_count(device_id) == published; },
-                    5s, 20ms) ||
+    if (!wait_until([&] { return failing() || fleet.telemetry_count(device_id) == published; }, 5s,
+                    20ms) ||
         !failing()) {
       continue;
     }
