@@ -217,7 +217,12 @@ void FaultControl::set(const std::vector<std::string>& rules) {
 }
 
 std::map<std::string, std::optional<std::string>> FaultControl::environment() const {
-  return {{"LD_PRELOAD", std::string(RS1_FAULTFS_PATH)}, {"RS1_FAULTFS_CONTROL", path_}};
+  std::string preload = RS1_FAULTFS_PATH;
+#ifdef RS1_ASAN_RUNTIME
+  // An instrumented rs1ctl wants the ASan runtime first in the library list.
+  preload = std::string(RS1_ASAN_RUNTIME) + ":" + preload;
+#endif
+  return {{"LD_PRELOAD", preload}, {"RS1_FAULTFS_CONTROL", path_}};
 }
 
 std::string BrokerRunner::log() const { return read_file(log_path_); }
