@@ -51,7 +51,7 @@ std::unique_ptr<sqlite3, Close> open_raw(const std::string& path, int flags) {
   sqlite3* raw = nullptr;
   int rc = sqlite3_open_v2(path.c_str(), &raw, flags | SQLITE_OPEN_NOMUTEX, nullptr);
   std::unique_ptr<sqlite3, Close> db(raw);
-  if (rc != SQLITE_OK) throw_error(raw, rc, "cannot open database " + path);
+  if (rc != SQLITE_OK) throw_open_error(raw, rc, path);
   sqlite3_extended_result_codes(raw, 1);
   sqlite3_busy_timeout(raw, 5000);
   return db;
