@@ -211,7 +211,10 @@ static void maybe_reload(void) {
 static int fault_for(int op, const char* path, long long amount) {
   for (int tries = 0; tries < 100; ++tries) {
     unsigned before = __atomic_load_n(&sequence, __ATOMIC_ACQUIRE);
-    if (before & 1) continue;
+    if (before & 1) {
+      syscall(SYS_sched_yield); /* a reload is publishing: let it finish */
+      continue;
+    }
     int err = 0;
     int count = rules.count;
     for (int k = 0; k < count && k < FAULT_RULES; ++k) {
