@@ -75,6 +75,8 @@ void post_firmware(ApiCall& call, httplib::Response& res, const httplib::Content
     throw ApiError(400, e.what());
   } catch (const StoreError&) {
     throw;  // 409 / 503
+  } catch (const ImageStoreFull& e) {
+    throw ApiError(507, std::string("no space left to store the image: ") + e.what());
   } catch (const std::runtime_error& e) {
     throw ApiError(500, std::string("the image could not be stored: ") + e.what());
   }

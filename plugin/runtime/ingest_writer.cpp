@@ -70,7 +70,8 @@ std::string describe_item(const WriteBatch& b) {
     const auto& a = b.zone_acks.front();
     return "zone acknowledgement (" + a.device_id + ", version " + std::to_string(a.version) + ")";
   }
-  if (!b.rollouts.empty()) return "rollout " + std::to_string(b.rollouts.front().rollout_id) + " progress";
+  if (!b.rollouts.empty())
+    return "rollout " + std::to_string(b.rollouts.front().rollout_id) + " progress";
   if (!b.rollout_devices.empty()) {
     return "rollout " + std::to_string(b.rollout_devices.front().rollout_id) + " device " +
            b.rollout_devices.front().device.device_id;
@@ -93,7 +94,8 @@ std::vector<std::string> lost_labels() {
 void declare_options(OptionRegistry& r, IngestOptions& o) {
   r.integer("ingest_flush_ms", o.flush_ms, 1, 60000);
   r.integer("ingest_queue_max", o.queue_max, 1, 100000000);
-  r.integer("ingest_queue_max_bytes", o.queue_max_bytes, std::int64_t{1} << 20, std::int64_t{64} << 30);
+  r.integer("ingest_queue_max_bytes", o.queue_max_bytes, std::int64_t{1} << 20,
+            std::int64_t{64} << 30);
 }
 
 IngestMetrics::IngestMetrics(MetricRegistry& r)
@@ -435,16 +437,19 @@ void IngestWriter::commit(WriteBatch& batch) {
     metrics_.lost(static_cast<WriteKind>(k))
         .fetch_add(out.refused[k] + out.abandoned[k], std::memory_order_relaxed);
   }
+  // "2 telemetry row(s), 1 device update(s)": the kinds of `n` that are not 0.
+  auto counts_of = [](const Outcome::PerKind& n) {
+    std::string counts;
+    for (std::size_t k = 0; k < kWriteKindCount; ++k) {
+      if (n[k] == 0) continue;
+      counts += (counts.empty() ? "" : ", ") + std::to_string(n[k]) + " " +
+                write_kind_words(static_cast<WriteKind>(k));
+    }
+    return counts;
+  };
   const std::size_t refused = Outcome::total(out.refused);
   if (refused > 0) {
-    std::string counts;
-    auto part = [&](std::size_t n, const char* what) {
-      if (n == 0) return;
-      counts += (counts.empty() ? "" : ", ") + std::to_string(n) + " " + what;
-    };
-    for (std::size_t k = 0; k < kWriteKindCount; ++k) {
-      part(out.refused[k], write_kind_words(static_cast<WriteKind>(k)));
-    }
+    const std::string counts = counts_of(out.refused);
     std::string samples;
     for (const auto& s : out.refused_samples) samples += (samples.empty() ? "" : "; ") + s;
     if (refused > out.refused_samples.size()) {
@@ -455,7 +460,8 @@ void IngestWriter::commit(WriteBatch& batch) {
   }
   if (out.gave_up) {
     log_(LogLevel::error, "rs1: gave up on " + std::to_string(Outcome::total(out.abandoned)) +
-                              " queued item(s) after " + std::to_string(out.gave_up_failures) +
+                              " queued item(s) (" + counts_of(out.abandoned) + ") after " +
+                              std::to_string(out.gave_up_failures) +
                               " failed attempt(s): " + out.gave_up_error);
   } else if (out.written == 0 && refused > 0) {
     // Nothing of the batch could be kept: report unhealthy until a commit succeeds.

@@ -18,6 +18,34 @@ void yield_after(SteadyClock::duration held) {
   std::this_thread::sleep_for(std::max<SteadyClock::duration>(held, std::chrono::milliseconds(5)));
 }
 
+// A chunk whose rows were not deleted (its delete and the marker's removal
+// are one transaction): its member may or may not be in the file. Cuts the
+// file back to before it; the rows are still in the database and move again.
+bool roll_back_pending(OpsStore& ops, const std::string& root) {
+  auto pending = ops.archive_pending();
+  if (!pending) return false;
+  truncate_file(root + "/" + pending->file, pending->size_before);
+  ops.clear_archive_pending();
+  return true;
+}
+
+// Runs one chunk's file write and delete; when either fails (a full or
+// failing disk), cuts the member back out at once, so no reader of the
+// archive sees half a member or a row both there and in the database, then
+// rethrows. When even that fails, the marker stays for the next run.
+template <typename Step>
+void chunk_or_roll_back(OpsStore& ops, const std::string& root, Step step) {
+  try {
+    step();
+  } catch (...) {
+    try {
+      roll_back_pending(ops, root);
+    } catch (...) {
+    }
+    throw;
+  }
+}
+
 }  // namespace
 
 AggregationResult aggregate_due_hours(Database& db, const OpsJobContext& ctx, std::int64_t now_ms) {
@@ -55,14 +83,8 @@ ArchiveResult archive_old_rows(Database& db, const OpsJobContext& ctx, std::int6
   OpsStore& ops = db.ops();
   const std::string root = archive_root(ctx.data_dir);
 
-  // A chunk whose rows were not deleted: its member may or may not be in the
-  // file. Cut the file back to before it; the rows are still in the
-  // database and move again below.
-  if (auto pending = ops.archive_pending()) {
-    truncate_file(root + "/" + pending->file, pending->size_before);
-    ops.clear_archive_pending();
-    result.recovered = true;
-  }
+  // What an interrupted run left (a crash between a chunk's write and its delete).
+  if (roll_back_pending(ops, root)) result.recovered = true;
 
   const std::int64_t cutoff = archive_cutoff_ms(now_ms, ctx.hot_days, ops.aggregated_through_ms());
 
@@ -86,11 +108,13 @@ ArchiveResult archive_old_rows(Database& db, const OpsJobContext& ctx, std::int6
       const std::string rel = archive_relative_path(day);
       const std::string path = root + "/" + rel;
       ops.set_archive_pending(ArchivePending{rel, file_size_or_zero(path)});
-      append_archive_member(path, rows);
-      if (hook) hook(rel);
+      chunk_or_roll_back(ops, root, [&] { append_archive_member(path, rows); });
+      if (hook) hook(rel);  // the tests' crash: nothing rolled back
     }
     auto started = SteadyClock::now();
-    ops.delete_archived_range(first, last, day, std::min(day + kOpsDayMs, cutoff));
+    chunk_or_roll_back(ops, root, [&] {
+      ops.delete_archived_range(first, last, day, std::min(day + kOpsDayMs, cutoff));
+    });
     const auto held = SteadyClock::now() - started;
     result.rows += rows.size();
     ++result.chunks;
@@ -114,13 +138,13 @@ ArchiveResult archive_old_rows(Database& db, const OpsJobContext& ctx, std::int6
     const std::string rel = archive_relative_path(day);
     const std::string path = root + "/" + rel;
     ops.set_archive_pending(ArchivePending{rel, file_size_or_zero(path)});
-    append_archive_member(path, rows);
-    if (hook) hook(rel);
     std::vector<std::int64_t> ids;
     ids.reserve(rows.size());
     for (const auto& r : rows) ids.push_back(r.rowid);
+    chunk_or_roll_back(ops, root, [&] { append_archive_member(path, rows); });
+    if (hook) hook(rel);
     auto started = SteadyClock::now();
-    ops.delete_archived(ids);
+    chunk_or_roll_back(ops, root, [&] { ops.delete_archived(ids); });
     result.rows += rows.size();
     ++result.chunks;
     yield_after(SteadyClock::now() - started);

@@ -3,6 +3,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cstring>
 #include <thread>
 
 namespace rs1::sqlite {
@@ -30,12 +31,19 @@ void throw_error(sqlite3* db, int rc, const std::string& context) {
   throw StoreError(kind_of(db ? sqlite3_extended_errcode(db) : rc), msg);
 }
 
+void throw_open_error(sqlite3* db, int rc, const std::string& path) {
+  const int sys = db ? sqlite3_system_errno(db) : 0;
+  throw_error(db, rc,
+              "cannot open database " + path +
+                  (sys != 0 ? std::string(" (") + std::strerror(sys) + ")" : std::string()));
+}
+
 Connection::Connection(const std::string& path, int busy_timeout_ms) {
   sqlite3* raw = nullptr;
   int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
   int rc = sqlite3_open_v2(path.c_str(), &raw, flags, nullptr);
   db_.reset(raw);
-  if (rc != SQLITE_OK) throw_error(raw, rc, "cannot open database " + path);
+  if (rc != SQLITE_OK) throw_open_error(raw, rc, path);
   sqlite3_extended_result_codes(db_.get(), 1);
   busy_timeout_ms_ = busy_timeout_ms;
   sqlite3_busy_handler(db_.get(), &Connection::on_busy, this);

@@ -17,6 +17,10 @@
 namespace rs1::sqlite {
 
 [[noreturn]] void throw_error(sqlite3* db, int rc, const std::string& context);
+// sqlite3_open_v2 failed on `path`: "cannot open database PATH (the
+// system's reason): SQLite's message" ("unable to open database file" alone
+// does not say why).
+[[noreturn]] void throw_open_error(sqlite3* db, int rc, const std::string& path);
 StoreError::Kind kind_of(int rc);
 
 // A statement bound for one use: reset and unbound again when it goes out of

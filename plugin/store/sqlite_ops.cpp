@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstring>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <thread>
@@ -50,7 +51,7 @@ std::unique_ptr<sqlite3, Close> open_raw(const std::string& path, int flags) {
   sqlite3* raw = nullptr;
   int rc = sqlite3_open_v2(path.c_str(), &raw, flags | SQLITE_OPEN_NOMUTEX, nullptr);
   std::unique_ptr<sqlite3, Close> db(raw);
-  if (rc != SQLITE_OK) throw_error(raw, rc, "cannot open database " + path);
+  if (rc != SQLITE_OK) throw_open_error(raw, rc, path);
   sqlite3_extended_result_codes(raw, 1);
   sqlite3_busy_timeout(raw, 5000);
   return db;
@@ -114,14 +115,21 @@ void step_copy(sqlite3* src, sqlite3* dest, const std::string& dest_path,
   // A small cache: the pages go to the file (and out, below) as they come.
   exec_raw(dest, "PRAGMA cache_size=-1024", "cannot start the copy");
   WriteBehind out(dest_path);
+  // SQLite says "disk I/O error": the file and the system's reason say more.
+  auto copy_failed = [&](int rc) {
+    const int sys = sqlite3_system_errno(dest);
+    throw_error(dest, rc,
+                "cannot copy the database to " + dest_path +
+                    (sys != 0 ? std::string(" (") + std::strerror(sys) + ")" : std::string()));
+  };
   std::unique_ptr<sqlite3_backup, Finish> b(sqlite3_backup_init(dest, "main", src, "main"));
-  if (!b) throw_error(dest, sqlite3_errcode(dest), "cannot start the copy");
+  if (!b) throw_error(dest, sqlite3_errcode(dest), "cannot start the copy to " + dest_path);
   for (;;) {
     int rc = sqlite3_backup_step(b.get(), pacing.pages_per_step);
     if (rc == SQLITE_DONE) break;
     if (rc != SQLITE_OK && rc != SQLITE_BUSY && rc != SQLITE_LOCKED) {
       b.reset();
-      throw_error(dest, rc, "copy failed");
+      copy_failed(rc);
     }
     out.flush();
     if (pacing.cancelled && pacing.cancelled()) {
@@ -131,7 +139,7 @@ void step_copy(sqlite3* src, sqlite3* dest, const std::string& dest_path,
       std::this_thread::sleep_for(std::chrono::milliseconds(pacing.pause_ms));
   }
   int rc = sqlite3_backup_finish(b.release());
-  if (rc != SQLITE_OK) throw_error(dest, rc, "copy failed");
+  if (rc != SQLITE_OK) copy_failed(rc);
 }
 
 }  // namespace
@@ -401,8 +409,8 @@ void Ops::copy_to(const std::string& dest_path, const CopyPacing& pacing) {
 }
 
 void Ops::checkpoint() {
-  int rc = sqlite3_wal_checkpoint_v2(c_.handle(), "main", SQLITE_CHECKPOINT_PASSIVE, nullptr,
-                                     nullptr);
+  int rc =
+      sqlite3_wal_checkpoint_v2(c_.handle(), "main", SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
   // BUSY: another connection is checkpointing; the next run goes on from there.
   if (rc != SQLITE_OK && rc != SQLITE_BUSY) throw_error(c_.handle(), rc, "checkpoint failed");
 }

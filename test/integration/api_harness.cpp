@@ -29,11 +29,14 @@ std::string api_key(const BrokerRunner& broker) {
   return key;
 }
 
-Api::Api(std::vector<std::pair<std::string, std::string>> more)
-    : broker(config(more)), fleet(broker.db_path()) {}
+Api::Api(std::vector<std::pair<std::string, std::string>> more,
+         std::optional<std::string> fault_control)
+    : broker(config(more, std::move(fault_control))), fleet(broker.db_path()) {}
 
-BrokerConfig Api::config(const std::vector<std::pair<std::string, std::string>>& more) const {
+BrokerConfig Api::config(const std::vector<std::pair<std::string, std::string>>& more,
+                         std::optional<std::string> fault_control) const {
   BrokerConfig c;
+  c.fault_control = std::move(fault_control);
   c.plugin_options = {{"http_listen", "127.0.0.1:" + std::to_string(http_port)}};
   c.plugin_options.insert(c.plugin_options.end(), more.begin(), more.end());
   return c;

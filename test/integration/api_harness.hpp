@@ -6,6 +6,7 @@
 #include <httplib.h>
 
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -23,8 +24,10 @@ struct Api {
   int http_port = free_port();
   BrokerRunner broker;
   Fleet fleet;
-  explicit Api(std::vector<std::pair<std::string, std::string>> more = {});
-  BrokerConfig config(const std::vector<std::pair<std::string, std::string>>& more) const;
+  explicit Api(std::vector<std::pair<std::string, std::string>> more = {},
+               std::optional<std::string> fault_control = std::nullopt);
+  BrokerConfig config(const std::vector<std::pair<std::string, std::string>>& more,
+                      std::optional<std::string> fault_control = std::nullopt) const;
   httplib::Client client() const;
   httplib::Result sign_in(const std::string& user, const std::string& password) const;
   std::string token(const Account& a) const;  // REQUIREs a 200

@@ -201,6 +201,30 @@ BrokerRunner::~BrokerRunner() {
   fs::remove_all(dir_, ec);
 }
 
+FaultControl::FaultControl(std::string path) : path_(std::move(path)) { clear(); }
+
+FaultControl::~FaultControl() { ::unlink(path_.c_str()); }
+
+void FaultControl::set(const std::vector<std::string>& rules) {
+  const std::string tmp = path_ + ".new";
+  {
+    std::ofstream out(tmp, std::ios::trunc);
+    for (const auto& r : rules) out << r << "\n";
+    REQUIRE(out.good());
+  }
+  REQUIRE(::rename(tmp.c_str(), path_.c_str()) == 0);
+  std::this_thread::sleep_for(30ms);
+}
+
+std::map<std::string, std::optional<std::string>> FaultControl::environment() const {
+  std::string preload = RS1_FAULTFS_PATH;
+#ifdef RS1_ASAN_RUNTIME
+  // An instrumented rs1ctl wants the ASan runtime first in the library list.
+  preload = std::string(RS1_ASAN_RUNTIME) + ":" + preload;
+#endif
+  return {{"LD_PRELOAD", preload}, {"RS1_FAULTFS_CONTROL", path_}};
+}
+
 std::string BrokerRunner::log() const { return read_file(log_path_); }
 std::string BrokerRunner::log_of_this_run() const { return read_file(log_path_, log_offset_); }
 std::string BrokerRunner::conf() const { return read_file(conf_path_); }
@@ -275,7 +299,12 @@ void BrokerRunner::spawn() {
   // async-signal-safe calls are allowed.
   std::vector<std::string> args = {RS1_MOSQUITTO_BIN, "-c", conf_path_};
   std::vector<std::string> env = sim::broker_environment(true);
-  for (const auto& extra : config_.environment) {
+  std::vector<std::string> extras = config_.environment;
+  if (config_.fault_control) {
+    extras.push_back(std::string("LD_PRELOAD=") + RS1_FAULTFS_PATH);
+    extras.push_back("RS1_FAULTFS_CONTROL=" + *config_.fault_control);
+  }
+  for (const auto& extra : extras) {
     const std::string preload = "LD_PRELOAD=";
     auto it = std::find_if(env.begin(), env.end(),
                            [&](const std::string& e) { return e.rfind(preload, 0) == 0; });

@@ -70,6 +70,9 @@ struct BrokerConfig {
   // NAME=VALUE for mosquitto's environment; LD_PRELOAD=… is appended to the
   // sanitizer runtime's, if any (e.g. libfaketime, to speed up its clock).
   std::vector<std::string> environment;
+  // Runs mosquitto with the rs1_faultfs injector (test/faults) preloaded,
+  // reading its rules from this control file: see FaultControl.
+  std::optional<std::string> fault_control;
 };
 
 // A configuration with just these plugin options.
@@ -151,6 +154,31 @@ CommandResult run_command(const std::vector<std::string>& argv,
                           const std::map<std::string, std::optional<std::string>>& env = {},
                           const std::string& cwd = {}, Millis timeout = 30s,
                           const std::optional<std::string>& stdin_text = std::nullopt);
+
+// ---------------------------------------------------------------- faults
+
+// The rules of an rs1_faultfs control file (test/faults/rs1_faultfs.c), set
+// while the processes it was given to run: "write ENOSPC /dir/rs1.db",
+// "fsync EIO /dir/", "open EIO /dir/firmware/", "write EIO /dir/x after=4096".
+// Removed with the object.
+class FaultControl {
+ public:
+  explicit FaultControl(std::string path);
+  ~FaultControl();
+  FaultControl(const FaultControl&) = delete;
+  FaultControl& operator=(const FaultControl&) = delete;
+  // Replaces the rules (written beside and renamed into place) and waits
+  // until every process reading them has had time to notice (the injector
+  // looks at most every 2 ms).
+  void set(const std::vector<std::string>& rules);
+  void clear() { set({}); }
+  const std::string& path() const { return path_; }
+  // For run_command: LD_PRELOAD and RS1_FAULTFS_CONTROL.
+  std::map<std::string, std::optional<std::string>> environment() const;
+
+ private:
+  std::string path_;
+};
 
 // ---------------------------------------------------------------- clients
 

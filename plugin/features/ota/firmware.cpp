@@ -30,9 +30,16 @@ struct MdFree {
 
 std::string errno_text() { return std::strerror(errno); }
 
+// One clear line; a full disk as its own type, so callers can say so.
+[[noreturn]] void throw_disk_error(const std::string& why, int err) {
+  if (err == ENOSPC || err == EDQUOT) throw ImageStoreFull(why);
+  throw std::runtime_error(why);
+}
+
 void make_dir(const std::string& path) {
   if (mkdir(path.c_str(), 0750) != 0 && errno != EEXIST) {
-    throw std::runtime_error("cannot create " + path + ": " + errno_text());
+    const int err = errno;
+    throw_disk_error("cannot create " + path + ": " + std::strerror(err), err);
   }
 }
 
@@ -64,21 +71,31 @@ StoredImage store_image(const ImageSource& source, const std::string& data_dir) 
   make_dir(dir);
 
   std::string tmp = dir + "/.upload-" + random_hex(8);
+  // A failure to store (a full or failing disk) does not stop the source:
+  // the rest is read and dropped, so an HTTP client still sending its
+  // upload reads the answer instead of a reset connection.
+  std::string sink_failure;
+  int sink_errno = 0;
+  auto store_failed = [&](const std::string& what) {
+    sink_errno = errno;
+    sink_failure = what + " " + tmp + ": " + std::strerror(sink_errno);
+  };
   Fd out;
   out.fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
-  if (out.fd < 0) throw std::runtime_error("cannot create " + tmp + ": " + errno_text());
-  // From here on every failure removes the temporary file.
-  auto fail = [&](const std::string& why) -> std::runtime_error {
-    unlink(tmp.c_str());
-    return std::runtime_error(why);
+  const bool created = out.fd >= 0;
+  if (!created) store_failed("cannot create");
+  // From here on every failure removes the temporary file. `err`: the
+  // errno of the failed call.
+  auto fail = [&](const std::string& why, int err = 0) {
+    if (created) unlink(tmp.c_str());
+    throw_disk_error(why, err);
   };
 
   std::unique_ptr<EVP_MD_CTX, MdFree> md(EVP_MD_CTX_new());
-  if (!md || EVP_DigestInit_ex(md.get(), EVP_sha256(), nullptr) != 1)
-    throw fail("SHA-256 unavailable");
+  if (!md || EVP_DigestInit_ex(md.get(), EVP_sha256(), nullptr) != 1) fail("SHA-256 unavailable");
   std::int64_t size = 0;
-  std::string sink_failure;
   const ImageSink sink = [&](const char* data, std::size_t n) {
+    if (!sink_failure.empty()) return true;  // dropped
     if (EVP_DigestUpdate(md.get(), data, n) != 1) {
       sink_failure = "SHA-256 failed";
       return false;
@@ -87,8 +104,8 @@ StoredImage store_image(const ImageSource& source, const std::string& data_dir) 
       ssize_t w = write(out.fd, data + done, n - done);
       if (w < 0 && errno == EINTR) continue;
       if (w < 0) {
-        sink_failure = "cannot write " + tmp + ": " + errno_text();
-        return false;
+        store_failed("cannot write");
+        return true;
       }
       done += static_cast<std::size_t>(w);
     }
@@ -100,24 +117,28 @@ StoredImage store_image(const ImageSource& source, const std::string& data_dir) 
   try {
     complete = source(sink, why);
   } catch (...) {
-    unlink(tmp.c_str());
+    if (created) unlink(tmp.c_str());
     throw;
   }
-  if (!sink_failure.empty()) throw fail(sink_failure);
+  if (!sink_failure.empty()) fail(sink_failure, sink_errno);
   if (!complete) {
     unlink(tmp.c_str());
     throw ImageSourceError(why.empty() ? "the image broke off" : why);
   }
-  if (fsync(out.fd) != 0) throw fail("cannot sync " + tmp + ": " + errno_text());
+  if (fsync(out.fd) != 0) {
+    const int err = errno;
+    fail("cannot sync " + tmp + ": " + std::strerror(err), err);
+  }
   if (close(out.fd) != 0) {
+    const int err = errno;
     out.fd = -1;
-    throw fail("cannot close " + tmp + ": " + errno_text());
+    fail("cannot close " + tmp + ": " + std::strerror(err), err);
   }
   out.fd = -1;
 
   unsigned char digest[EVP_MAX_MD_SIZE];
   unsigned int len = 0;
-  if (EVP_DigestFinal_ex(md.get(), digest, &len) != 1) throw fail("SHA-256 failed");
+  if (EVP_DigestFinal_ex(md.get(), digest, &len) != 1) fail("SHA-256 failed");
   static const char kHex[] = "0123456789abcdef";
   StoredImage image;
   for (unsigned int i = 0; i < len; ++i) {
@@ -129,14 +150,16 @@ StoredImage store_image(const ImageSource& source, const std::string& data_dir) 
   struct stat existing {};
   image.existed = stat(image.path.c_str(), &existing) == 0;
   if (rename(tmp.c_str(), image.path.c_str()) != 0) {
-    throw fail("cannot rename " + tmp + ": " + errno_text());
+    const int err = errno;
+    fail("cannot rename " + tmp + ": " + std::strerror(err), err);
   }
   Fd d;
   d.fd = open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (d.fd < 0 || fsync(d.fd) != 0) {
-    std::string why = "cannot sync " + dir + ": " + errno_text();
+    const int err = errno;
+    std::string why = "cannot sync " + dir + ": " + std::strerror(err);
     if (!image.existed) unlink(image.path.c_str());
-    throw std::runtime_error(why);
+    throw_disk_error(why, err);
   }
   return image;
 }

@@ -63,11 +63,17 @@ struct ImageSourceError : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+// The disk was full (ENOSPC, EDQUOT) while storing the image: nothing was
+// stored. Other disk failures are plain std::runtime_error.
+struct ImageStoreFull : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
 // Streams `source` (never held whole) to a temporary file in
 // firmware_dir(data_dir), hashing as it goes, fsyncs it, renames it to its
 // sha256 and fsyncs the directory. Throws ImageSourceError when the source
-// broke off and std::runtime_error with one clear line otherwise (full
-// disk, …), leaving no temporary file behind.
+// broke off, ImageStoreFull on a full disk and std::runtime_error with one
+// clear line otherwise (an I/O error, …), leaving no temporary file behind.
 StoredImage store_image(const ImageSource& source, const std::string& data_dir);
 
 // A file as an ImageSource, read in 64 KiB chunks (ImageSourceError when
@@ -79,8 +85,8 @@ StoredImage store_image_file(const std::string& source, const std::string& data_
 // `rs1ctl firmware add` and POST /api/v1/firmware: stores the image from
 // `source` and then its row, so that both exist or neither. Throws
 // StoreError(conflict) "firmware version V already exists" (checked before
-// the image is read, and again by the row), ImageSourceError and
-// std::runtime_error as store_image. `version` must be valid.
+// the image is read, and again by the row), ImageSourceError,
+// ImageStoreFull and std::runtime_error as store_image. `version` must be valid.
 FirmwareRecord add_firmware(FirmwareStore& store, const std::string& version,
                             const ImageSource& source, const std::string& data_dir,
                             std::int64_t now_s);
