@@ -1,8 +1,8 @@
 #include "api/api_app.hpp"
 
 #include <algorithm>
-#include <cctype>
 
+#include "api/api_requests.hpp"
 #include "api/jwt.hpp"
 #include "core/identity.hpp"
 #include "core/store_error.hpp"
@@ -36,28 +36,6 @@ std::string dump(const nlohmann::json& j) {
   return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
-// The value of cookie `name` in a Cookie header, if any.
-std::optional<std::string> cookie_value(const std::string& header, const std::string& name) {
-  std::size_t pos = 0;
-  while (pos < header.size()) {
-    std::size_t end = header.find(';', pos);
-    if (end == std::string::npos) end = header.size();
-    std::string pair = header.substr(pos, end - pos);
-    pos = end + 1;
-    while (!pair.empty() && pair.front() == ' ') pair.erase(pair.begin());
-    const std::size_t eq = pair.find('=');
-    if (eq != std::string::npos && pair.compare(0, eq, name) == 0 && eq == name.size()) {
-      return pair.substr(eq + 1);
-    }
-  }
-  return std::nullopt;
-}
-
-std::string lower(std::string s) {
-  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return s;
-}
-
 }  // namespace
 
 void write_problem_with_errors(httplib::Response& res, int status, const std::string& detail,
@@ -75,14 +53,7 @@ void write_problem_with_errors(httplib::Response& res, int status, const std::st
 }
 
 nlohmann::json ApiCall::json_body() const {
-  const std::string type = lower(req.get_header_value("Content-Type"));
-  const std::string media = type.substr(0, type.find(';'));
-  if (media != "application/json") {
-    throw ApiError(415, "the body must be application/json");
-  }
-  nlohmann::json body = nlohmann::json::parse(req.body, nullptr, false);
-  if (body.is_discarded()) throw ApiError(400, "the body is not well-formed JSON");
-  return body;
+  return parse_json_body(req.get_header_value("Content-Type"), req.body);
 }
 
 std::optional<std::string> ApiCall::param(const std::string& name) const {
@@ -221,22 +192,12 @@ bool ApiApp::rate_limited(const httplib::Request& req, httplib::Response& res,
 
 std::optional<Caller> ApiApp::authenticate(const httplib::Request& req, std::string& why,
                                            bool& cookie) {
-  std::string token;
   cookie = false;
-  const std::string authorization = req.get_header_value("Authorization");
-  if (!authorization.empty()) {
-    if (lower(authorization.substr(0, 7)) != "bearer ") {
-      why = "Authorization must be Bearer <token>";
-      return std::nullopt;
-    }
-    token = authorization.substr(7);
-  } else if (auto c = cookie_value(req.get_header_value("Cookie"), kCookie)) {
-    token = *c;
-    cookie = true;
-  } else {
-    why = "sign in: POST /api/v1/session, then send Authorization: Bearer <token>";
-    return std::nullopt;
-  }
+  std::optional<PresentedToken> presented = presented_token(
+      req.get_header_value("Authorization"), req.get_header_value("Cookie"), kCookie, why);
+  if (!presented) return std::nullopt;
+  const std::string& token = presented->token;
+  cookie = presented->cookie;
   const std::int64_t now_s = ctx_.now_ms() / 1000;
   TokenClaims claims;
   const TokenVerdict verdict = verify_token(ctx_.key, token, now_s, claims);
@@ -394,16 +355,9 @@ void ApiApp::log_in(const httplib::Request& req, httplib::Response& res) {
     auto db = ctx_.db->acquire();
     ApiCall call{req, nobody, *db, now_s, ctx_};
     const nlohmann::json body = call.json_body();
-    std::vector<ApiError::Field> errors;
-    if (!body.is_object()) throw ApiError(422, "the body must be {\"username\",\"password\"}");
-    for (const char* field : {"username", "password"}) {
-      auto it = body.find(field);
-      if (it == body.end() || !it->is_string())
-        errors.push_back({std::string("/") + field, std::string(field) + " must be a string"});
-    }
-    if (!errors.empty()) throw ApiError(422, "the sign-in is incomplete", errors);
-    const std::string name = body["username"];
-    const std::string password = body["password"];
+    const LoginRequest login = parse_login_body(body);
+    const std::string& name = login.username;
+    const std::string& password = login.password;
     if (is_valid_account_name(name)) username = name;
     std::optional<AccountCredentials> account;
     if (!username.empty()) account = db->accounts().find_credentials(username);

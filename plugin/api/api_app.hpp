@@ -24,6 +24,7 @@
 #include <string>
 #include <vector>
 
+#include "api/api_error.hpp"
 #include "api/api_options.hpp"
 #include "core/limits.hpp"
 #include "core/topic_rules.hpp"
@@ -34,19 +35,6 @@
 namespace rs1 {
 
 class Routes;
-
-// An answer that is not a success: status, detail and, for an invalid
-// body, the fields at fault (JSON pointers into the body).
-struct ApiError : std::runtime_error {
-  struct Field {
-    std::string pointer;
-    std::string detail;
-  };
-  ApiError(int status, const std::string& detail, std::vector<Field> errors = {})
-      : std::runtime_error(detail), status(status), errors(std::move(errors)) {}
-  int status;
-  std::vector<Field> errors;
-};
 
 // Sets a problem+json answer with an `errors` array.
 void write_problem_with_errors(httplib::Response& res, int status, const std::string& detail,

@@ -1,15 +1,13 @@
 #include "api/device_routes.hpp"
 
-#include <cerrno>
 #include <cstdint>
-#include <cstdlib>
 #include <optional>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "api/api_app.hpp"
-#include "api/jwt.hpp"
+#include "api/api_requests.hpp"
 #include "core/identity.hpp"
 #include "core/time_parse.hpp"
 #include "core/topic_rules.hpp"
@@ -36,13 +34,6 @@ constexpr std::int64_t kDeviceTelemetryLimitDefault = 1000;
 constexpr std::int64_t kDeviceTelemetryLimitMax = 1000000;
 // As rs1ctl security log: 1000 events at most.
 constexpr std::int64_t kDeviceSecurityLogLimitMax = 1000;
-// A model name given over the API.
-constexpr std::size_t kDeviceModelMaxBytes = 128;
-// A page token: base64url("1:<last device id>") "." 16 hex of an HMAC with
-// the API key, so a hand-made or foreign token is refused before any query.
-constexpr char kDevicePageTokenVersion[] = "1:";
-constexpr std::size_t kDevicePageTokenMacHex = 16;
-
 const char* const kDeviceIdGroup = "/api/v1/devices/([^/]+)";
 
 void send_device_json(httplib::Response& res, int status, const Json& body) {
@@ -66,18 +57,7 @@ DeviceRecord existing_device(ApiCall& call, const std::string& id) {
 // An integer query parameter within lo..hi, or `fallback` when absent.
 std::int64_t device_int_param(const ApiCall& call, const std::string& name, std::int64_t lo,
                               std::int64_t hi, std::int64_t fallback) {
-  std::optional<std::string> text = call.param(name);
-  if (!text) return fallback;
-  const std::string why =
-      name + " must be an integer " + std::to_string(lo) + ".." + std::to_string(hi);
-  if (text->empty() || text->size() > 19) throw ApiError(422, why);
-  for (char c : *text) {
-    if (c < '0' || c > '9') throw ApiError(422, why);
-  }
-  errno = 0;
-  long long v = std::strtoll(text->c_str(), nullptr, 10);
-  if (errno != 0 || v < lo || v > hi) throw ApiError(422, why);
-  return v;
+  return parse_int_param(name, call.param(name), lo, hi, fallback);
 }
 
 std::optional<std::int64_t> device_time_param(const ApiCall& call, const std::string& name) {
@@ -100,27 +80,11 @@ std::optional<std::string> device_metric_param(const ApiCall& call) {
   return metric;
 }
 
-std::string device_page_mac(const ApiCall& call, const std::string& id) {
-  return hmac_sha256_hex(call.context.key, "device-page:" + id).substr(0, kDevicePageTokenMacHex);
-}
-
-std::string device_page_token(const ApiCall& call, const std::string& last_id) {
-  return base64url_encode(kDevicePageTokenVersion + last_id) + "." + device_page_mac(call, last_id);
-}
-
 // The last device id of the previous page, or 400.
-std::string device_page_after(const ApiCall& call, const std::string& token) {
-  const ApiError bad(400, "page_token is not a token of this listing");
-  const std::size_t dot = token.find('.');
-  if (dot == std::string::npos || token.size() > 256) throw bad;
-  std::string decoded;
-  if (!base64url_decode(std::string_view(token).substr(0, dot), decoded)) throw bad;
-  const std::string version = kDevicePageTokenVersion;
-  if (decoded.compare(0, version.size(), version) != 0) throw bad;
-  std::string id = decoded.substr(version.size());
-  if (!is_valid_device_id(id)) throw bad;
-  if (!constant_time_equal(token.substr(dot + 1), device_page_mac(call, id))) throw bad;
-  return id;
+std::string page_after_or_400(const ApiCall& call, const std::string& token) {
+  std::optional<std::string> id = device_page_after(call.context.key, token);
+  if (!id) throw ApiError(400, "page_token is not a token of this listing");
+  return *id;
 }
 
 // GET /api/v1/fleet. The device counts are FleetCounts' (see there: revoked
@@ -167,44 +131,22 @@ void list_devices_page(ApiCall& call, httplib::Response& res) {
   }
   const std::int64_t page_size =
       device_int_param(call, "page_size", 1, kDevicePageMax, kDevicePageDefault);
-  if (auto token = call.param("page_token")) q.after_id = device_page_after(call, *token);
+  if (auto token = call.param("page_token")) q.after_id = page_after_or_400(call, *token);
   q.limit = page_size + 1;  // one more tells whether a next page exists
   std::vector<DeviceRecord> devices = call.db.devices().page(q);
   Json next = nullptr;
   if (static_cast<std::int64_t>(devices.size()) > page_size) {
     devices.resize(static_cast<std::size_t>(page_size));
-    next = device_page_token(call, devices.back().device_id);
+    next = device_page_token(call.context.key, devices.back().device_id);
   }
   send_device_json(res, 200,
                    Json{{"devices", doc::device_list_json(devices)}, {"next_page_token", next}});
 }
 
 void add_device_over_api(ApiCall& call, httplib::Response& res) {
-  const nlohmann::json body = call.json_body();
-  if (!body.is_object())
-    throw ApiError(422, "the body must be a JSON object", {{"", "must be an object"}});
-  std::vector<ApiError::Field> errors;
-  std::string id;
-  auto found = body.find("device_id");
-  if (found == body.end()) {
-    errors.push_back({"/device_id", "is required"});
-  } else if (!found->is_string() || !is_valid_device_id(found->get<std::string>())) {
-    errors.push_back({"/device_id", "must be 1-64 characters of A-Z a-z 0-9 _ -"});
-  } else {
-    id = found->get<std::string>();
-  }
-  std::optional<std::string> model;
-  auto m = body.find("model");
-  if (m != body.end() && !m->is_null()) {
-    if (!m->is_string() || m->get<std::string>().empty() ||
-        m->get<std::string>().size() > kDeviceModelMaxBytes) {
-      errors.push_back(
-          {"/model", "must be a string of 1-" + std::to_string(kDeviceModelMaxBytes) + " bytes"});
-    } else {
-      model = m->get<std::string>();
-    }
-  }
-  if (!errors.empty()) throw ApiError(422, "the device is not valid", std::move(errors));
+  const NewDeviceRequest request = parse_new_device_body(call.json_body());
+  const std::string& id = request.device_id;
+  const std::optional<std::string>& model = request.model;
   DeviceSecret secret;
   try {
     secret = provision_device(call.db.devices(), id, model, call.now_s);
@@ -273,33 +215,7 @@ void security_log_over_api(ApiCall& call, httplib::Response& res) {
 
 void diag_over_api(ApiCall& call, httplib::Response& res) {
   const std::string id = device_id_of(call);
-  const nlohmann::json body = call.json_body();
-  if (!body.is_object())
-    throw ApiError(422, "the body must be a JSON object", {{"", "must be an object"}});
-  std::vector<std::string> what;
-  std::vector<ApiError::Field> errors;
-  auto w = body.find("what");
-  if (w != body.end()) {
-    if (!w->is_array()) {
-      errors.push_back({"/what", "must be an array of strings"});
-    } else {
-      for (std::size_t i = 0; i < w->size(); ++i) {
-        const nlohmann::json& item = (*w)[i];
-        const std::string pointer = "/what/" + std::to_string(i);
-        if (!item.is_string()) {
-          errors.push_back({pointer, "must be a string"});
-          continue;
-        }
-        if (auto why = diag_item_problem(item.get<std::string>())) {
-          errors.push_back({pointer, *why});
-          continue;
-        }
-        what.push_back(item.get<std::string>());
-      }
-    }
-  }
-  if (!errors.empty())
-    throw ApiError(422, "the diagnostics request is not valid", std::move(errors));
+  std::vector<std::string> what = parse_diag_body(call.json_body());
   existing_device(call, id);
   DiagRequest request = new_diag_request(id, std::move(what), call.now_s);
   call.db.diag().add(request);  // too many waiting: StoreError(conflict), a 409

@@ -173,7 +173,8 @@ TokenVerdict verify_token(std::string_view key, std::string_view token, std::int
     return TokenVerdict::bad_claims;
   }
   c.role = role == "admin" ? Role::admin : Role::service;
-  if (now_s >= c.exp + kTokenLeewayS) return TokenVerdict::expired;
+  // now_s is a clock's, far from the int64 edges; exp may be anywhere.
+  if (now_s - kTokenLeewayS >= c.exp) return TokenVerdict::expired;
   std::int64_t nbf = c.iat;
   if (claims.contains("nbf") && !integer_claim(claims, "nbf", nbf)) return TokenVerdict::bad_claims;
   if (c.iat > now_s + kTokenLeewayS || nbf > now_s + kTokenLeewayS) return TokenVerdict::not_yet;

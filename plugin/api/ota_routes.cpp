@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "api/api_requests.hpp"
 #include "documents/ota.hpp"
 #include "features/ota/firmware.hpp"
 #include "features/ota/rollout.hpp"
@@ -119,19 +120,6 @@ void get_rollout_devices(ApiCall& call, httplib::Response& res) {
   answer_ota_json(res, 200, doc::rollout_devices_json(r.devices));
 }
 
-// An integer member within lo..hi into `out`, or an error for it.
-void rollout_int_member(const json& body, const char* name, int lo, int hi, int& out,
-                        std::vector<ApiError::Field>& errors) {
-  auto it = body.find(name);
-  if (it == body.end()) return;
-  if (!it->is_number_integer() || it->get<std::int64_t>() < lo || it->get<std::int64_t>() > hi) {
-    errors.push_back({std::string("/") + name, std::string(name) + " must be an integer within " +
-                                                   std::to_string(lo) + ".." + std::to_string(hi)});
-    return;
-  }
-  out = it->get<int>();
-}
-
 // check_policy names CLI options ("--max-failure-rate must …"): the member
 // it is about, and the sentence with the member's name.
 ApiError::Field policy_field(std::string detail) {
@@ -147,71 +135,7 @@ ApiError::Field policy_field(std::string detail) {
 }
 
 void post_rollout(ApiCall& call, httplib::Response& res) {
-  const json body = call.json_body();
-  if (!body.is_object()) throw ApiError(422, "the body must be a JSON object");
-  std::vector<ApiError::Field> errors;
-  RolloutOrder order;
-  auto version = body.find("version");
-  if (version == body.end() || !version->is_string()) {
-    errors.push_back({"/version", "version must be a string"});
-  } else {
-    order.version = version->get<std::string>();
-  }
-  auto all = body.find("all");
-  if (all != body.end()) {
-    if (!all->is_boolean())
-      errors.push_back({"/all", "all must be true or false"});
-    else
-      order.all = all->get<bool>();
-  }
-  auto devices = body.find("devices");
-  if (devices != body.end()) {
-    if (!devices->is_array()) {
-      errors.push_back({"/devices", "devices must be an array of device ids"});
-    } else {
-      for (std::size_t i = 0; i < devices->size(); ++i) {
-        const json& d = (*devices)[i];
-        if (!d.is_string()) {
-          errors.push_back({"/devices/" + std::to_string(i), "a device id must be a string"});
-        } else {
-          order.devices.push_back(d.get<std::string>());
-        }
-      }
-    }
-    if (order.all) errors.push_back({"/devices", "give devices or all, not both"});
-  } else if (!order.all && (all == body.end() || all->is_boolean())) {
-    errors.push_back({"/devices", "give devices, or all: true"});
-  }
-  auto stages = body.find("stages");
-  if (stages != body.end()) {
-    bool ok = stages->is_array();
-    std::vector<int> list;
-    if (ok) {
-      for (const json& s : *stages) {
-        if (!s.is_number_integer() || s.get<std::int64_t>() < 0 || s.get<std::int64_t>() > 1000) {
-          ok = false;
-          break;
-        }
-        list.push_back(s.get<int>());
-      }
-    }
-    if (!ok)
-      errors.push_back({"/stages", "stages must be an array of percentages, e.g. [10,50,100]"});
-    else
-      order.policy.stages = list;
-  }
-  auto rate = body.find("max_failure_rate");
-  if (rate != body.end()) {
-    if (!rate->is_number() || rate->get<double>() < 0 || rate->get<double>() > 1)
-      errors.push_back({"/max_failure_rate", "max_failure_rate must be a number within 0..1"});
-    else
-      order.policy.max_failure_rate = rate->get<double>();
-  }
-  rollout_int_member(body, "min_finished", 1, 100000000, order.policy.min_finished, errors);
-  rollout_int_member(body, "max_per_minute", 1, 100000000, order.policy.max_per_minute, errors);
-  rollout_int_member(body, "timeout_min", 1, 10080, order.policy.timeout_min, errors);
-  rollout_int_member(body, "retries", 0, 100, order.policy.retries, errors);
-  if (!errors.empty()) throw ApiError(422, "invalid rollout", std::move(errors));
+  const RolloutOrder order = parse_rollout_body(call.json_body());
 
   std::int64_t id = 0;
   try {

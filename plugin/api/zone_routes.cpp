@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "api/api_requests.hpp"
 #include "documents/zones.hpp"
 #include "features/zones/zone_config.hpp"
 #include "features/zones/zones.hpp"
@@ -23,28 +24,6 @@ constexpr char kZonesPath[] = R"(/api/v1/devices/([^/]+)/zones)";
 
 std::string zone_etag_of(const ZoneSummary& s) {
   return "\"" + std::to_string(s.desired_version.value_or(0)) + "\"";
-}
-
-// Whether an If-Match / If-None-Match value names `etag`: "*", or a
-// comma-separated list of entity tags (weak ones compare by their value).
-bool zone_etag_listed(const std::string& header, const std::string& etag) {
-  std::size_t i = 0;
-  while (i < header.size()) {
-    while (i < header.size() && (header[i] == ' ' || header[i] == '\t' || header[i] == ',')) ++i;
-    if (i >= header.size()) break;
-    if (header[i] == '*') return true;
-    if (header.compare(i, 2, "W/") == 0) i += 2;
-    if (i < header.size() && header[i] == '"') {
-      const std::size_t end = header.find('"', i + 1);
-      if (end == std::string::npos) return false;
-      if (header.compare(i, end + 1 - i, etag) == 0) return true;
-      i = end + 1;
-    } else {
-      const std::size_t end = header.find(',', i);
-      i = end == std::string::npos ? header.size() : end;
-    }
-  }
-  return false;
 }
 
 ZoneSummary zone_summary_or_404(ApiCall& call, const std::string& device_id) {
@@ -64,7 +43,7 @@ void get_zones(ApiCall& call, httplib::Response& res) {
   const ZoneSummary s = zone_summary_or_404(call, device_id);
   const std::string etag = zone_etag_of(s);
   if (call.req.has_header("If-None-Match") &&
-      zone_etag_listed(call.req.get_header_value("If-None-Match"), etag)) {
+      etag_listed(call.req.get_header_value("If-None-Match"), etag)) {
     res.status = 304;
     res.set_header("ETag", etag);
     return;
@@ -80,7 +59,7 @@ void put_zones(ApiCall& call, httplib::Response& res) {
   }
   const std::string if_match = call.req.get_header_value("If-Match");
   const std::string current = zone_etag_of(s);
-  if (!zone_etag_listed(if_match, current)) {
+  if (!etag_listed(if_match, current)) {
     throw ApiError(412, "the zone config changed since it was read: its ETag is now " + current);
   }
   call.json_body();  // 415 / 400
@@ -118,14 +97,8 @@ void get_zone_history(ApiCall& call, httplib::Response& res) {
 void post_zone_rollback(ApiCall& call, httplib::Response& res) {
   const std::string device_id = call.req.matches[1];
   zone_summary_or_404(call, device_id);
-  const nlohmann::json body = call.json_body();
-  if (!body.is_object()) throw ApiError(422, "the body must be {\"version\":N}");
-  auto it = body.find("version");
-  if (it == body.end() || !it->is_number_integer() || it->get<std::int64_t>() < 1) {
-    throw ApiError(422, "the body must be {\"version\":N}",
-                   {{"/version", "version must be an integer of at least 1"}});
-  }
-  call.db.zones().roll_back(device_id, it->get<std::int64_t>(), call.now_s);  // 409 when not kept
+  const std::int64_t version = parse_zone_rollback_body(call.json_body());
+  call.db.zones().roll_back(device_id, version, call.now_s);  // 409 when not kept
   answer_zone_show(res, device_id, zone_summary_or_404(call, device_id));
 }
 

@@ -62,6 +62,21 @@ TEST_CASE("api token: expiry and not-before with a 30 s leeway", "[api]") {
   CHECK(verify_token("k", token, now, c) == verdict);
 }
 
+TEST_CASE("api token: an exp at the end of int64 is far off, not an overflow", "[api]") {
+  // Found by fuzz.session: exp + leeway overflowed (UBSan: signed integer
+  // overflow) for the largest exp a signed token can carry.
+  const std::string token = sign_claims(
+      "k",
+      R"({"aud":"rs1-api","exp":9223372036854775807,"iat":1700000000,"iss":"rs1","jti":"j1","role":"admin","sub":"ops"})");
+  TokenClaims c;
+  CHECK(verify_token("k", token, kTokenIat, c) == TokenVerdict::ok);
+  CHECK(c.exp == INT64_MAX);
+  const std::string past = sign_claims(
+      "k",
+      R"({"aud":"rs1-api","exp":-9223372036854775808,"iat":1700000000,"iss":"rs1","jti":"j1","role":"admin","sub":"ops"})");
+  CHECK(verify_token("k", past, kTokenIat, c) == TokenVerdict::expired);
+}
+
 TEST_CASE("api token: every malformed, foreign or tampered token is refused", "[api]") {
   const std::string key = "the key";
   const std::string good = sign_claims(key, kTokenClaims);

@@ -78,6 +78,9 @@ TEST_CASE("sim devices file: every defect is refused naming its line", "[sim]") 
       Row{ok + "{\"device_id\":\"b\",\"secret\":\"" + kSecretA + "\"\n",
           "line 2: the JSON document does not end"},
       Row{ok + "sim-2 " + kSecretA + "\n", "line 2: expected a JSON object or array"},
+      // A number past a double, which the JSON parser refuses with another
+      // exception than for a syntax error (found by fuzz.devices_file).
+      Row{ok + "[1e400]", "line 2: invalid JSON (a number out of range)"},
       Row{ok + "{\"device_id\":\"b/c\",\"secret\":\"" + kSecretA + "\"}\n",
           "line 2: invalid device id \"b/c\""},
       Row{ok + "{\"device_id\":\"\",\"secret\":\"" + kSecretA + "\"}\n",

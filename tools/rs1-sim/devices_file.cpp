@@ -154,6 +154,9 @@ std::vector<SimDevice> parse_devices(std::istream& in) {
     } catch (const Json::parse_error& e) {
       // The line of the offending character, inside a pretty-printed document.
       fail(lines.line_at(pos + (e.byte > 0 ? e.byte - 1 : 0)), "invalid JSON");
+    } catch (const Json::out_of_range&) {
+      // A number past a double (1e400), which the parser refuses this way.
+      fail(line, "invalid JSON (a number out of range)");
     }
     if (doc.is_array()) {
       auto starts = element_starts(text, pos, end);

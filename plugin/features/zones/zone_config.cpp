@@ -336,9 +336,11 @@ ZoneConfigCheck check_zone_config(std::string_view text) {
   };
   try {
     result.config = json::parse(text.begin(), text.end(), callback);
-  } catch (const json::parse_error& e) {
+  } catch (const json::exception& e) {
     std::string what = e.what();
-    // "[json.exception.parse_error.101] parse error at line 1, …": the part a person reads.
+    // "[json.exception.parse_error.101] parse error at line 1, …",
+    // "[json.exception.out_of_range.406] number overflow parsing '1e400'":
+    // the part a person reads.
     auto bracket = what.find("] ");
     result.malformed =
         "not JSON: " + (bracket == std::string::npos ? what : what.substr(bracket + 2));
