@@ -7,7 +7,9 @@
 // account subscribes. The broker must stay up, every legitimate message be
 // delivered once and stored once, the legitimate devices stay connected, and
 // the broker's memory stay bounded. The seed is printed; RS1_FUZZ_SEED=N
-// replays the same packet stream.
+// replays the same packet stream, but for what goes to connections kept
+// open (which of them the broker has closed by then is a matter of timing)
+// and the passwords, which are those of the current hour.
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -128,7 +130,11 @@ class MqttFuzzer {
  public:
   MqttFuzzer(int port, std::uint64_t seed, std::vector<Identity> own,
              std::vector<std::string> victims)
-      : port_(port), rng_(seed), own_(std::move(own)), victims_(std::move(victims)) {
+      : port_(port),
+        rng_(seed),
+        pool_rng_(seed ^ 0x9e3779b97f4a7c15ULL),
+        own_(std::move(own)),
+        victims_(std::move(victims)) {
     for (const auto& v : victims_) {
       topics_.push_back("opticworks/" + v + "/telemetry/temp");
       topics_.push_back("opticworks/" + v + "/state");
@@ -242,7 +248,7 @@ class MqttFuzzer {
   void keep(int fd, int version, bool authenticated) {
     conns_.push_back(Conn{fd, version, authenticated});
     while (conns_.size() > 48) {
-      const std::size_t i = rng_.below(conns_.size());
+      const std::size_t i = pool_rng_.below(conns_.size());
       ::close(conns_[i].fd);
       conns_.erase(conns_.begin() + static_cast<std::ptrdiff_t>(i));
     }
@@ -742,18 +748,19 @@ class MqttFuzzer {
     note("session");
     int fd = open_socket();
     if (fd < 0) return;
+    // Drawn before anything is sent: a socket the broker closes early does
+    // not change what the seed draws next.
     ConnectSpec s = good_login();
+    std::vector<Bytes> burst{connect_packet(s)};
+    for (auto n = rng_.below(30); n > 0; --n) burst.push_back(wellformed_packet(s.version));
+    if (rng_.chance(0.3)) burst.push_back(any_packet(s.version));  // and maybe one that is not
+    const bool keep_it = rng_.chance(0.6);
     ++stats_.logins;
-    if (!send(fd, connect_packet(s))) {
-      ::close(fd);
-      return;
-    }
     bool open = true;
-    for (int i = 0, n = static_cast<int>(rng_.below(30)); i < n && open; ++i) {
-      open = send(fd, wellformed_packet(s.version));
+    for (const auto& p : burst) {
+      if (!(open = send(fd, p))) break;
     }
-    if (open && rng_.chance(0.3)) send(fd, any_packet(s.version));  // and maybe one that is not
-    if (rng_.chance(0.6))
+    if (open && keep_it)
       keep(fd, s.version, true);
     else
       ::close(fd);
@@ -886,10 +893,13 @@ class MqttFuzzer {
     s.will_topic.reset();
     ++stats_.logins;
     send(fd, connect_packet(s));
-    for (int i = 0, n = 50 + static_cast<int>(rng_.below(150)); i < n; ++i) {
+    std::vector<Bytes> burst(50 + rng_.below(150));
+    for (auto& p : burst) {
       const bool unsubscribe = rng_.chance(0.4);
-      const Bytes p = rng_.chance(0.95) ? wellformed_subscribe(s.version, unsubscribe)
-                                        : subscribe_packet(s.version, unsubscribe);
+      p = rng_.chance(0.95) ? wellformed_subscribe(s.version, unsubscribe)
+                            : subscribe_packet(s.version, unsubscribe);
+    }
+    for (const auto& p : burst) {
       if (!send(fd, p)) break;
     }
     if (rng_.chance(0.5))
@@ -898,19 +908,30 @@ class MqttFuzzer {
       ::close(fd);
   }
 
+  // Which connections are still open depends on the broker's timing: what
+  // goes to them is drawn from pool_rng_, so that rng_'s stream, and with
+  // it everything else the fuzzer sends, stays the seed's.
   void more_on_open_connections() {
     note("more_on_open");
     if (conns_.empty()) return;
-    Conn& c = conns_[rng_.below(conns_.size())];
-    for (int i = 0, n = 1 + static_cast<int>(rng_.below(10)); i < n; ++i) {
-      const Bytes p = c.authenticated && rng_.chance(0.9) ? wellformed_packet(c.version)
-                                                          : any_packet(c.version);
+    Conn& c = conns_[pool_rng_.below(conns_.size())];
+    std::swap(rng_, pool_rng_);  // the generators draw from rng_
+    std::vector<Bytes> burst(1 + rng_.below(10));
+    for (auto& p : burst) {
+      p = c.authenticated && rng_.chance(0.9) ? wellformed_packet(c.version)
+                                              : any_packet(c.version);
+    }
+    std::swap(rng_, pool_rng_);
+    for (const auto& p : burst) {
       if (!send(c.fd, p)) break;
     }
   }
 
   int port_;
+  // The seed's stream: every draw but those that depend on which sockets
+  // the broker has closed, which come from pool_rng_.
   Rng rng_;
+  Rng pool_rng_;
   std::vector<Identity> own_;
   std::vector<std::string> victims_;
   std::vector<Bytes> topics_;      // names and filters, well-formed or not
