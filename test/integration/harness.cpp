@@ -76,14 +76,42 @@ ExitStatus status_of(int raw) {
 
 bool has_sanitizer_report(const std::string& log) {
   return contains(log, "AddressSanitizer") || contains(log, "LeakSanitizer") ||
-         contains(log, "UndefinedBehaviorSanitizer") || contains(log, "runtime error:");
+         contains(log, "UndefinedBehaviorSanitizer") || contains(log, "runtime error:") ||
+         contains(log, "ThreadSanitizer");
 }
 
 std::string tail(const std::string& s, std::size_t n) {
   return s.size() <= n ? s : "...\n" + s.substr(s.size() - n);
 }
 
+// Catch2 is not thread-safe: no assertion, not even a passing one, may run
+// on a helper thread of a test (the ThreadSanitizer build caught
+// run_command's on a std::async thread racing with the test's own). The
+// test cases run on the thread that initialises the statics.
+const std::thread::id kTestThread = std::this_thread::get_id();
+bool on_test_thread() { return std::this_thread::get_id() == kTestThread; }
+
+// What went wrong on a helper thread waits here, under its mutex, for the
+// test's thread to report it (report_helper_failures).
+std::mutex helper_failures_mu;
+std::vector<std::string> helper_failures;
+
+void helper_failure(const std::string& what) {
+  std::cerr << "rs1-it: on a helper thread: " << what << "\n";
+  std::lock_guard<std::mutex> lock(helper_failures_mu);
+  helper_failures.push_back(what);
+}
+
 }  // namespace
+
+void report_helper_failures() {
+  std::vector<std::string> failures;
+  {
+    std::lock_guard<std::mutex> lock(helper_failures_mu);
+    failures.swap(helper_failures);
+  }
+  for (const auto& f : failures) FAIL_CHECK("on a helper thread of the test: " << f);
+}
 
 // Another test may take it before mosquitto binds it: start() retries on
 // "Address already in use".
@@ -182,10 +210,11 @@ BrokerRunner::~BrokerRunner() {
       reap(true, 10s);
     }
   }
+  report_helper_failures();
   const std::string text = log();
   if (has_sanitizer_report(text)) {
-    // Under RS1_SANITIZE the plugin inside mosquitto is instrumented: a
-    // report in the broker's output is a failure of this test.
+    // Under RS1_SANITIZE or RS1_TSAN the plugin inside mosquitto is
+    // instrumented: a report in the broker's output is a failure of this test.
     FAIL_CHECK("sanitizer report in the broker log:\n" << tail(text, 16000));
   }
   if (current_test_failed()) {
@@ -221,6 +250,8 @@ std::map<std::string, std::optional<std::string>> FaultControl::environment() co
 #ifdef RS1_ASAN_RUNTIME
   // An instrumented rs1ctl wants the ASan runtime first in the library list.
   preload = std::string(RS1_ASAN_RUNTIME) + ":" + preload;
+#elif defined(RS1_TSAN_RUNTIME)
+  preload = std::string(RS1_TSAN_RUNTIME) + ":" + preload;
 #endif
   return {{"LD_PRELOAD", preload}, {"RS1_FAULTFS_CONTROL", path_}};
 }
@@ -453,11 +484,23 @@ bool BrokerRunner::running() { return pid_ > 0 && !reap(false, 0ms); }
 
 // ---------------------------------------------------------------- run_command
 
+// REQUIRE on the test's thread; on a helper thread the failure is kept for
+// the test's thread and the command is not run.
+#define RS1_COMMAND_REQUIRE(cond)                    \
+  do {                                               \
+    if (on_test_thread()) {                          \
+      REQUIRE(cond);                                 \
+    } else if (!(cond)) {                            \
+      helper_failure("run_command: failed: " #cond); \
+      return CommandResult{};                        \
+    }                                                \
+  } while (false)
+
 CommandResult run_command(const std::vector<std::string>& argv_in,
                           const std::map<std::string, std::optional<std::string>>& env_changes,
                           const std::string& cwd, Millis timeout,
                           const std::optional<std::string>& stdin_text) {
-  REQUIRE(!argv_in.empty());
+  RS1_COMMAND_REQUIRE(!argv_in.empty());
   // Everything the child needs is built before fork (the test has threads).
   std::vector<std::string> args = argv_in;
   std::vector<std::string> env;
@@ -478,21 +521,21 @@ CommandResult run_command(const std::vector<std::string>& argv_in,
   const char* dir = cwd.empty() ? nullptr : cwd.c_str();
 
   int out_pipe[2], err_pipe[2];
-  REQUIRE(::pipe2(out_pipe, O_CLOEXEC) == 0);
-  REQUIRE(::pipe2(err_pipe, O_CLOEXEC) == 0);
+  RS1_COMMAND_REQUIRE(::pipe2(out_pipe, O_CLOEXEC) == 0);
+  RS1_COMMAND_REQUIRE(::pipe2(err_pipe, O_CLOEXEC) == 0);
   int null_fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
-  REQUIRE(null_fd >= 0);
+  RS1_COMMAND_REQUIRE(null_fd >= 0);
   // Standard input from a pipe we feed while reading the output, so neither
   // side can fill its pipe and wait for the other.
   int in_pipe[2] = {-1, -1};
   if (stdin_text) {
-    REQUIRE(::pipe2(in_pipe, O_CLOEXEC) == 0);
-    REQUIRE(::fcntl(in_pipe[1], F_SETFL, O_NONBLOCK) == 0);
+    RS1_COMMAND_REQUIRE(::pipe2(in_pipe, O_CLOEXEC) == 0);
+    RS1_COMMAND_REQUIRE(::fcntl(in_pipe[1], F_SETFL, O_NONBLOCK) == 0);
   }
   const pid_t parent = ::getpid();
 
   pid_t pid = ::fork();
-  REQUIRE(pid >= 0);
+  RS1_COMMAND_REQUIRE(pid >= 0);
   if (pid == 0) {
     ::prctl(PR_SET_PDEATHSIG, SIGKILL);
     if (::getppid() != parent) ::_exit(127);
@@ -566,13 +609,27 @@ CommandResult run_command(const std::vector<std::string>& argv_in,
   result.status = status_of(raw);
   result.exit_code = result.status.exited ? result.status.code : -1;
   if (timed_out) {
-    FAIL_CHECK(args.front() << " did not finish within " << timeout.count() << " ms");
+    const std::string what =
+        args.front() + " did not finish within " + std::to_string(timeout.count()) + " ms";
+    if (on_test_thread()) {
+      FAIL_CHECK(what);
+    } else {
+      helper_failure(what);
+    }
   }
   if (has_sanitizer_report(result.err)) {
-    FAIL_CHECK("sanitizer report from " << args.front() << ":\n" << tail(result.err, 16000));
+    const std::string what =
+        "sanitizer report from " + args.front() + ":\n" + tail(result.err, 16000);
+    if (on_test_thread()) {
+      FAIL_CHECK(what);
+    } else {
+      helper_failure(what);
+    }
   }
+  if (on_test_thread()) report_helper_failures();
   return result;
 }
+#undef RS1_COMMAND_REQUIRE
 
 // ---------------------------------------------------------------- MqttClient
 
@@ -582,10 +639,8 @@ void lib_init_once() {
   std::call_once(once, [] { mosquitto_lib_init(); });
 }
 
-// Catch2 is not thread-safe: a client used from a helper thread of a test
-// reports its errors on stderr instead of in the test's messages.
-const std::thread::id kTestThread = std::this_thread::get_id();
-
+// A client used from a helper thread of a test reports its errors on
+// stderr instead of in the test's messages (see kTestThread).
 void note_client_error(const std::string& what, int rc) {
   if (std::this_thread::get_id() == kTestThread) {
     UNSCOPED_INFO(what << mosquitto_strerror(rc));

@@ -149,7 +149,9 @@ struct CommandResult {
 // Runs argv[0] (a path) with argv, this process's environment changed by
 // `env` (NAME -> value; std::nullopt removes NAME), in `cwd` when given, and
 // `stdin_text` as its standard input (none: /dev/null). Killed after
-// `timeout`. Fails the test on a sanitizer report in its stderr.
+// `timeout`. Fails the test on a sanitizer report in its stderr. May be
+// called from a helper thread of a test: it then uses no Catch2 assertion
+// and leaves its failures to report_helper_failures().
 CommandResult run_command(const std::vector<std::string>& argv,
                           const std::map<std::string, std::optional<std::string>>& env = {},
                           const std::string& cwd = {}, Millis timeout = 30s,
@@ -179,6 +181,11 @@ class FaultControl {
  private:
   std::string path_;
 };
+
+// Fails the test (on its own thread) for what went wrong in run_command on
+// a helper thread since the last call. run_command on the test's thread and
+// ~BrokerRunner call it.
+void report_helper_failures();
 
 // ---------------------------------------------------------------- clients
 

@@ -35,6 +35,9 @@ TEST_CASE("harness: mosquitto runs the built plugin as the test's user and stops
   // The instrumented plugin only works with the runtime preloaded.
   CHECK(contains(maps, "libasan"));
 #endif
+#ifdef RS1_TSAN_RUNTIME
+  CHECK(contains(maps, "libtsan"));
+#endif
 
   // The harness keeps the current user: as root only through `user root`.
   const std::string status = proc_file(broker.pid(), "status");

@@ -664,10 +664,10 @@ namespace {
 // One minute of the broker's wall clock. In the plain build the broker runs
 // under libfaketime 60 times faster, so --timeout-min 1 passes in about a
 // second; its monotonic clock (mosquitto's keepalives, the writer's
-// flushes) keeps the real pace. libfaketime and the AddressSanitizer
-// runtime deadlock when both are preloaded, so the sanitizer build waits
-// the real minutes (two, beside the other tests).
-#ifdef RS1_ASAN_RUNTIME
+// flushes) keeps the real pace. libfaketime and the AddressSanitizer (or
+// ThreadSanitizer) runtime deadlock when both are preloaded, so the
+// sanitizer builds wait the real minutes (two, beside the other tests).
+#if defined(RS1_ASAN_RUNTIME) || defined(RS1_TSAN_RUNTIME)
 constexpr Millis kBrokerMinute = 60s;
 const std::vector<std::string> kBrokerClock = {};
 #else

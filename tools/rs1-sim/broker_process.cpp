@@ -74,7 +74,9 @@ std::vector<std::string> broker_environment(bool with_plugin) {
   std::vector<std::string> env;
   for (char** e = environ; *e; ++e) {
     std::string kv(*e);
-    if (kv.rfind("LD_PRELOAD=", 0) == 0 || kv.rfind("ASAN_OPTIONS=", 0) == 0) continue;
+    if (kv.rfind("LD_PRELOAD=", 0) == 0 || kv.rfind("ASAN_OPTIONS=", 0) == 0 ||
+        kv.rfind("TSAN_OPTIONS=", 0) == 0)
+      continue;
     env.push_back(std::move(kv));
   }
 #ifdef RS1_ASAN_RUNTIME
@@ -86,6 +88,15 @@ std::vector<std::string> broker_environment(bool with_plugin) {
     env.push_back(std::string("LD_PRELOAD=") + RS1_ASAN_RUNTIME + ":" + RS1_STDCXX_RUNTIME);
     env.push_back("ASAN_OPTIONS=detect_leaks=0:abort_on_error=0");
     env.push_back("UBSAN_OPTIONS=print_stacktrace=1");
+  }
+#elif defined(RS1_TSAN_RUNTIME)
+  if (with_plugin) {
+    // The same for ThreadSanitizer: its runtime first, so that it sees every
+    // pthread and malloc call of mosquitto too, and libstdc++ for the
+    // plugin's exceptions. The first race stops the broker (halt_on_error),
+    // its report is in the broker's log.
+    env.push_back(std::string("LD_PRELOAD=") + RS1_TSAN_RUNTIME + ":" + RS1_STDCXX_RUNTIME);
+    env.push_back(std::string("TSAN_OPTIONS=") + RS1_TSAN_OPTIONS);
   }
 #else
   (void)with_plugin;

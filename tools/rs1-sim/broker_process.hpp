@@ -56,7 +56,8 @@ class BrokerProcess {
 
 // The environment for a mosquitto child: this process's without inherited
 // preloads, plus, when it loads the plugin of a sanitizer build, the ASan
-// runtime preloaded (see CMakeLists.txt). The integration tests use it too.
+// or TSan runtime preloaded (see CMakeLists.txt). The integration tests use
+// it too.
 std::vector<std::string> broker_environment(bool with_plugin);
 
 // A loopback TCP port that nobody listens on now.
