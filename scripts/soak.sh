@@ -354,6 +354,7 @@ sqlite3 "$dir/check.db" <<END
 CREATE TABLE acked (device_id TEXT, seq INTEGER, sent_ms INTEGER, acked_ms INTEGER);
 .mode csv
 .import $dir/acked.csv acked
+CREATE INDEX acked_key ON acked (device_id, seq);
 ATTACH '$db' AS db;
 CREATE TABLE got (device_id TEXT, seq INTEGER, n INTEGER, PRIMARY KEY (device_id, seq)) WITHOUT ROWID;
 INSERT INTO got SELECT d.device_id, json_extract(t.payload, '\$.seq'), count(*)
@@ -361,10 +362,10 @@ INSERT INTO got SELECT d.device_id, json_extract(t.payload, '\$.seq'), count(*)
 CREATE TABLE revoked (device_id TEXT PRIMARY KEY);
 INSERT INTO revoked VALUES $(printf "('%s')," "${revoked[@]}" | sed 's/,$//');
 END
-q() { sqlite3 "$dir/check.db" "$1"; }
+q() { sqlite3 "$dir/check.db" "$1" || echo "n/a"; }
 acked_total=$(q "SELECT count(*) FROM acked")
 acked_distinct=$(q "SELECT count(*) FROM (SELECT DISTINCT device_id, seq FROM acked)")
-q_db() { sqlite3 "$dir/check.db" "ATTACH '$db' AS db; $1"; }
+q_db() { sqlite3 "$dir/check.db" "ATTACH '$db' AS db; $1" || echo "n/a"; }
 env_rows=$(q_db "SELECT count(*) FROM db.telemetry WHERE metric = 'env'")
 all_rows=$(q_db "SELECT count(*) FROM db.telemetry")
 lost=$(q "SELECT count(*) FROM acked a WHERE NOT EXISTS (SELECT 1 FROM got g WHERE g.device_id = a.device_id AND g.seq = a.seq) AND a.device_id NOT IN (SELECT device_id FROM revoked)")
