@@ -329,6 +329,7 @@ note "diag requests: ${#diags[@]} more by API"
 
 # The end of the run.
 wait "$sim_pid" || { echo "soak: the fleet failed:" >&2; tail -5 "$dir/fleet.log" >&2; exit 1; }
+fleet_end_s=$(date +%s)
 rm -f "$dir/sim.pid"
 kill "$api_loop" 2>/dev/null || true
 cat "/proc/$broker_pid/smaps_rollup" > "$dir/smaps-end.txt" 2>/dev/null || true
@@ -389,15 +390,16 @@ read -r latx_n latx_p50 latx_p99 latx_p999 latx_max < <(probe_stats "\$1 < $((st
 probe_timeouts=$(grep -c timeout "$dir/probe.csv" || true)
 
 # Memory: each broker from its warm-up to its last sample.
-mem_phase() {  # pid, from_s -> "rss_warm rss_end anon_warm anon_end samples"
-  awk -F, -v pid="$1" -v from="$2" 'NR > 1 && $2 == pid && $3 != "" {
+# Only samples while the fleet ran: its devices' sessions are a share of it.
+mem_phase() {  # pid, from_s -> "rss_warm rss_end anon_warm anon_end samples rss_peak"
+  awk -F, -v pid="$1" -v from="$2" -v until="$fleet_end_s" 'NR > 1 && $2 == pid && $3 != "" && $1 <= until {
       if ($1 >= from && w == "") {w = $3; wa = $4}
-      if (w != "") {e = $3; ea = $4; n++}
-    } END {print w, e, wa, ea, n}' "$dir/memory.csv"
+      if (w != "") {e = $3; ea = $4; n++; if ($3 > p) p = $3}
+    } END {print w, e, wa, ea, n, p}' "$dir/memory.csv"
 }
 fleet_start_s=$((fleet_start_ms / 1000))
-read -r m1_warm m1_end m1a_warm m1a_end m1_n < <(mem_phase "$broker1_pid" $((fleet_start_s + warmup_s)))
-read -r m2_warm m2_end m2a_warm m2a_end m2_n < <(mem_phase "$broker2_pid" $((fleet_start_s + restart2_s + warmup_s)))
+read -r m1_warm m1_end m1a_warm m1a_end m1_n m1_peak < <(mem_phase "$broker1_pid" $((fleet_start_s + warmup_s)))
+read -r m2_warm m2_end m2a_warm m2a_end m2_n m2_peak < <(mem_phase "$broker2_pid" $((fleet_start_s + restart2_s + warmup_s)))
 pct() { awk -v a="$1" -v b="$2" 'BEGIN{ if (a > 0) printf "%+.1f", (b - a) * 100 / a; else print "n/a"}'; }
 mib() { awk -v k="$1" 'BEGIN{printf "%.1f", k / 1024}'; }
 sim_rss=$(awk -F, 'NR > 1 && $7 != "" {if (f == "") f = $7; l = $7} END {printf "%.1f -> %.1f MiB", f / 1024, l / 1024}' "$dir/memory.csv")
@@ -435,8 +437,8 @@ report=$root/build/soak-report.md
   echo "| rows lost against PUBACKs | 0 | $lost of $acked_distinct acknowledged readings (revoked devices excluded; they lost $lost_revoked_before before and $lost_revoked_after after their revocation) | $(verdict "$ok_rows") |"
   echo "| publish -> committed p99 | <= $latency_target_ms ms | ${latx_p99} ms outside the restart window (p50 ${latx_p50}, p99.9 ${latx_p999}, max ${latx_max} ms, $latx_n samples); with it ${lat_p99} ms (max ${lat_max} ms, $lat_n samples, $probe_timeouts probes never committed) | $(verdict "$ok_latency") |"
   echo "| all devices online after the restart | <= $online_limit_s s | $( [ -n "$back_online_ms" ] && echo "$(( (back_online_ms - started_ms) / 1000 )) s after the new broker accepted, $(( (back_online_ms - stop_ms) / 1000 )) s after SIGTERM ($expected_online devices)" || echo "not within 120 s" ) | $(verdict "$ok_online") |"
-  echo "| broker RSS, second broker, warm-up -> end | growth < 5 % | $(mib "$m2_warm") -> $(mib "$m2_end") MiB ($(pct "$m2_warm" "$m2_end") %; anonymous $(mib "$m2a_warm") -> $(mib "$m2a_end") MiB) | $(verdict "$ok_mem") |"
-  echo "| broker RSS, first broker, warm-up -> SIGTERM | (growth < 5 %) | $(mib "$m1_warm") -> $(mib "$m1_end") MiB ($(pct "$m1_warm" "$m1_end") %; anonymous $(mib "$m1a_warm") -> $(mib "$m1a_end") MiB) | |"
+  echo "| broker RSS, second broker, warm-up -> end | growth < 5 % | $(mib "$m2_warm") -> $(mib "$m2_end") MiB ($(pct "$m2_warm" "$m2_end") %; anonymous $(mib "$m2a_warm") -> $(mib "$m2a_end") MiB; peak $(mib "$m2_peak") MiB; $m2_n samples) | $(verdict "$ok_mem") |"
+  echo "| broker RSS, first broker, warm-up -> SIGTERM | (growth < 5 %) | $(mib "$m1_warm") -> $(mib "$m1_end") MiB ($(pct "$m1_warm" "$m1_end") %; anonymous $(mib "$m1a_warm") -> $(mib "$m1a_end") MiB; peak $(mib "$m1_peak") MiB; $m1_n samples) | |"
   echo "| clean exits on SIGTERM | 0, 0 | $midpoint_stop_rc (midpoint), $final_stop_rc (end) | $(verdict "$ok_stop") |"
   echo
   echo "## Rows"
