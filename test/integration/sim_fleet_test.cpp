@@ -4,18 +4,23 @@
 // operator sees on the wire and what the fleet counted. The fleet runs
 // in-process (run_fleet on a thread) and as the built binary.
 #include <httplib.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <catch2/catch.hpp>
+#include <filesystem>
 #include <fstream>
 #include <map>
 #include <mutex>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <sstream>
 #include <thread>
 
 #include "core/payload.hpp"
 #include "harness.hpp"
+#include "rs1-sim/client_loop.hpp"
 #include "rs1-sim/fleet.hpp"
 
 using namespace rs1;
@@ -720,4 +725,88 @@ TEST_CASE("sim fleet: a bad devices file or bad options are refused clearly", "[
   CHECK(contains(r.err, "--ota-fail-rate"));
   // Nothing reached the broker.
   CHECK_FALSE(contains(broker.log(), "New client connected"));
+}
+
+TEST_CASE(
+    "sim fleet: --acked-out lists the readings the broker acknowledged and --probe-db times their "
+    "commits",
+    "[sim]") {
+  BrokerRunner broker(kFastFlush);
+  Fleet fleet(broker.db_path());
+  std::string file = provision_with_rs1ctl(broker, {"sim-1", "sim-2", "sim-3"});
+  broker.sync_changes();  // known to the broker before the first CONNECT
+  const std::string acked = broker.dir() + "/acked.csv";
+  const std::string probes = broker.dir() + "/probe.csv";
+  auto r =
+      run_command({RS1SIM_PATH, "fleet", "--devices", file, "--port", std::to_string(broker.port()),
+                   "--duration", "4", "--telemetry-per-min", "120", "--acked-out", acked,
+                   "--probe-db", broker.db_path(), "--probe-out", probes, "--json"},
+                  {}, {}, 30s);
+  INFO(r.err);
+  REQUIRE(r.exit_code == 0);
+  json summary = json::parse(r.out, nullptr, false);
+  REQUIRE(summary.is_object());
+  // Two readings a second from each of three devices for about 4 s.
+  CHECK(summary["telemetry_acked"] >= 12);
+  CHECK(summary["telemetry_acked"] <= summary["telemetry_sent"]);
+
+  // One line per acknowledged reading, each of them a row (SIGTERM commits
+  // what is still queued).
+  broker.stop();
+  std::map<std::string, std::set<std::uint64_t>> stored;
+  for (const std::string id : {"sim-1", "sim-2", "sim-3"}) {
+    for (const auto& row : fleet.telemetry(id, "env")) {
+      stored[id].insert(json::parse(row.payload).at("seq").get<std::uint64_t>());
+    }
+  }
+  std::ifstream in(acked);
+  std::int64_t lines = 0, missing = 0;
+  for (std::string line; std::getline(in, line); ++lines) {
+    std::istringstream fields(line);
+    std::string id, seq, sent, acked_at;
+    REQUIRE(std::getline(fields, id, ','));
+    REQUIRE(std::getline(fields, seq, ','));
+    REQUIRE(std::getline(fields, sent, ','));
+    REQUIRE(std::getline(fields, acked_at, ','));
+    CHECK(std::stoll(acked_at) >= std::stoll(sent));
+    if (stored[id].count(std::stoull(seq)) == 0) ++missing;
+  }
+  CHECK(lines == summary["telemetry_acked"]);
+  CHECK(missing == 0);
+
+  // The probe: samples, each one a line, none slower than a few flushes
+  // (ingest_flush_ms 50) and none faster than nothing.
+  CHECK(summary["probe_samples"] >= 3);
+  CHECK(summary["probe_timeouts"] == 0);
+  CHECK(summary["commit_p50_ms"] > 0);
+  CHECK(summary["commit_p99_ms"] >= summary["commit_p50_ms"]);
+  CHECK(summary["commit_max_ms"] >= summary["commit_p99_ms"]);
+  CHECK(summary["commit_max_ms"] < 2000);
+  std::ifstream samples(probes);
+  std::int64_t sample_lines = 0;
+  for (std::string line; std::getline(samples, line);) ++sample_lines;
+  CHECK(sample_lines == summary["probe_samples"]);
+}
+
+TEST_CASE("sim fleet: a simulated device holds one descriptor, no wake-up socket pair", "[sim]") {
+  auto open_descriptors = [] {
+    return std::distance(std::filesystem::directory_iterator("/proc/self/fd"),
+                         std::filesystem::directory_iterator{});
+  };
+  struct Quiet : sim::ClientHandler {
+  } handler;
+  sim::ClientLoop loop;
+  const auto before = open_descriptors();
+  for (int i = 0; i < 50; ++i) {
+    sim::ClientOptions options;
+    options.client_id = "fd-" + std::to_string(i);
+    loop.add(options, handler);
+  }
+  // libmosquitto would open two per client here.
+  CHECK(open_descriptors() == before);
+  // Everyone else still gets real socket pairs.
+  int pair[2];
+  REQUIRE(::socketpair(AF_UNIX, SOCK_STREAM, 0, pair) == 0);
+  ::close(pair[0]);
+  ::close(pair[1]);
 }

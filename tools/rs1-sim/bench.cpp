@@ -508,9 +508,9 @@ class ConnectedFleet : public ClientHandler {
   std::string first_failure_;
 };
 
-// A libmosquitto client holds three descriptors (its socket and a wake-up
-// socket pair), and an unprivileged container cannot raise its hard limit
-// (20,000 here): 10,000 devices need more than one process. Each worker
+// The devices are spread over worker processes, a few thousand each, so no
+// process needs more descriptors than an unprivileged container's hard limit
+// (20,000 here) allows, whatever the count asked for. Each worker
 // process holds a slice of the devices on its own loop, says "ok" (or what
 // failed) on its pipe once all of its devices are up, and keeps them
 // connected until its control pipe closes.

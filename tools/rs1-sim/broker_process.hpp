@@ -64,8 +64,8 @@ std::vector<std::string> broker_environment(bool with_plugin);
 int free_port();
 // Raises this process's open-file limit to `wanted`, or as near as allowed
 // (above the hard limit only for root); returns the new soft limit. Brokers
-// started afterwards inherit it. A libmosquitto client holds three
-// descriptors (its socket and a wake-up socket pair).
+// started afterwards inherit it. A ClientLoop client holds one descriptor
+// (its socket; see socketpair() in client_loop.cpp).
 std::uint64_t raise_file_limit(std::uint64_t wanted);
 
 }  // namespace rs1::sim

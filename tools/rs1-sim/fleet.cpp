@@ -8,9 +8,11 @@
 #include <cstring>
 #include <ctime>
 #include <deque>
+#include <fstream>
 #include <functional>
 #include <iomanip>
 #include <iostream>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <queue>
@@ -22,6 +24,7 @@
 #include "rs1-sim/broker_process.hpp"
 #include "rs1-sim/client_loop.hpp"
 #include "rs1-sim/command.hpp"
+#include "rs1-sim/commit_probe.hpp"
 #include "rs1-sim/device_messages.hpp"
 #include "rs1-sim/firmware_download.hpp"
 
@@ -116,6 +119,11 @@ class Fleet : public ClientHandler {
       devices_.push_back(std::move(d));
     }
     report_.devices = static_cast<std::int64_t>(devices_.size());
+    if (!o_.acked_out.empty()) {
+      acked_out_.open(o_.acked_out, std::ios::trunc);
+      if (!acked_out_) throw std::runtime_error("cannot write " + o_.acked_out);
+    }
+    if (!o_.probe_db.empty()) probe_ = std::make_unique<CommitProbe>(o_.probe_db, o_.probe_out);
   }
 
   FleetReport run(const std::atomic<bool>& stop) {
@@ -211,10 +219,21 @@ class Fleet : public ClientHandler {
     d.backoff = std::min<Clock::duration>(d.backoff * 2, kBackoffMax);
   }
 
-  void on_publish(Client& c, int, int reason) override {
+  void on_publish(Client& c, int mid, int reason) override {
     Device& d = devices_[c.tag];
     d.unacked = std::max(0, d.unacked - 1);
     if (reason >= 0x80) ++report_.messages_refused;
+    auto it = std::find_if(d.readings_in_flight.begin(), d.readings_in_flight.end(),
+                           [mid](const InFlightReading& r) { return r.mid == mid; });
+    if (it == d.readings_in_flight.end()) return;
+    if (reason < 0x80) {
+      ++report_.telemetry_acked;
+      if (acked_out_.is_open()) {
+        acked_out_ << d.id << ',' << it->seq << ',' << it->sent_unix_ms << ',' << unix_now_ms()
+                   << '\n';
+      }
+    }
+    d.readings_in_flight.erase(it);
   }
 
   void on_message(Client& c, const mosquitto_message& m) override {
@@ -248,6 +267,14 @@ class Fleet : public ClientHandler {
     stopped,     // the fleet is shutting down
   };
 
+  // A telemetry reading awaiting its PUBACK (libmosquitto keeps the mid
+  // when it resends after a reconnect).
+  struct InFlightReading {
+    int mid = 0;
+    std::uint64_t seq = 0;
+    std::int64_t sent_unix_ms = 0;
+  };
+
   struct OtaJob {
     std::uint64_t token = 0;
     OtaTrigger trigger;
@@ -265,7 +292,7 @@ class Fleet : public ClientHandler {
     std::uint64_t epoch = 0;
     bool retry_slowly = false;  // the last CONNACK refused the login
     bool refused_before = false;
-    std::string abort_reason;   // why the fleet itself ended the connect
+    std::string abort_reason;  // why the fleet itself ended the connect
     Clock::time_point online_since{};
     Clock::duration backoff = kBackoffFirst;
     std::int64_t reconnects = 0;
@@ -274,6 +301,7 @@ class Fleet : public ClientHandler {
     Readings readings;
     std::uint64_t telemetry_seq = 0;
     int unacked = 0;  // QoS 1 uplinks awaiting PUBACK
+    std::vector<InFlightReading> readings_in_flight;
     std::optional<OtaJob> ota;
     std::uint64_t ota_tokens = 0;
     std::deque<std::pair<std::string, std::string>> outbox;  // (topic suffix, payload)
@@ -403,10 +431,22 @@ class Fleet : public ClientHandler {
     d.readings.drift(rng_);
     if (d.unacked >= kMaxUnacked) {
       ++report_.telemetry_skipped;
-    } else if (publish(d, "telemetry/env",
-                       telemetry_payload(d.readings, d.telemetry_seq, uptime_s(d)))) {
-      ++d.telemetry_seq;
-      ++report_.telemetry_sent;
+    } else {
+      const std::int64_t sent_ms = unix_now_ms();
+      const auto sent = Clock::now();
+      int mid = 0;
+      if (publish(d, "telemetry/env", telemetry_payload(d.readings, d.telemetry_seq, uptime_s(d)),
+                  &mid)) {
+        // Readings a connection lost and libmosquitto dropped are never
+        // acknowledged: keep the newest only.
+        if (d.readings_in_flight.size() >= kMaxUnacked * 2) {
+          d.readings_in_flight.erase(d.readings_in_flight.begin());
+        }
+        d.readings_in_flight.push_back(InFlightReading{mid, d.telemetry_seq, sent_ms});
+        if (probe_ && probe_->idle()) probe_->start(d.id, d.telemetry_seq, sent_ms, sent);
+        ++d.telemetry_seq;
+        ++report_.telemetry_sent;
+      }
     }
     // ±10% around the period: the average rate holds, the phases drift.
     auto next =
@@ -419,8 +459,11 @@ class Fleet : public ClientHandler {
 
   // QoS 1 on the device's own topic; false when libmosquitto refused it
   // (the connection is gone).
-  bool publish(Device& d, const std::string& suffix, const std::string& payload) {
-    if (d.client->publish(d.topic_prefix + suffix, payload, 1) != MOSQ_ERR_SUCCESS) return false;
+  bool publish(Device& d, const std::string& suffix, const std::string& payload,
+               int* mid = nullptr) {
+    if (d.client->publish(d.topic_prefix + suffix, payload, 1, false, mid) != MOSQ_ERR_SUCCESS) {
+      return false;
+    }
     ++d.unacked;
     ++report_.messages_sent;
     return true;
@@ -582,7 +625,22 @@ class Fleet : public ClientHandler {
       }
       loop_.run_until(all_closed, 1s);
     }
+    acked_out_.flush();
+    if (probe_) {
+      ProbeFigures f = probe_->finish();
+      report_.probe_samples = f.samples;
+      report_.probe_timeouts = f.timeouts;
+      report_.commit_p50_ms = f.p50_ms;
+      report_.commit_p99_ms = f.p99_ms;
+      report_.commit_max_ms = f.max_ms;
+    }
     if (progress_ != nullptr) progress_->update(snapshot());
+  }
+
+  static std::int64_t unix_now_ms() {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(
+               std::chrono::system_clock::now().time_since_epoch())
+        .count();
   }
 
   const FleetOptions& o_;
@@ -604,6 +662,8 @@ class Fleet : public ClientHandler {
   std::string last_error_;
   Clock::time_point last_error_at_{};
   FleetReport report_;
+  std::ofstream acked_out_;
+  std::unique_ptr<CommitProbe> probe_;
 };
 
 // The summary's fields, in the order both forms print them.
@@ -618,6 +678,7 @@ std::vector<std::pair<const char*, std::int64_t>> counters(const FleetReport& r)
           {"messages_refused", r.messages_refused},
           {"telemetry_sent", r.telemetry_sent},
           {"telemetry_skipped", r.telemetry_skipped},
+          {"telemetry_acked", r.telemetry_acked},
           {"states_sent", r.states_sent},
           {"downlinks_received", r.downlinks_received},
           {"configs_applied", r.configs_applied},
@@ -625,7 +686,9 @@ std::vector<std::pair<const char*, std::int64_t>> counters(const FleetReport& r)
           {"diag_answered", r.diag_answered},
           {"ota_started", r.ota_started},
           {"ota_succeeded", r.ota_succeeded},
-          {"ota_failed", r.ota_failed}};
+          {"ota_failed", r.ota_failed},
+          {"probe_samples", r.probe_samples},
+          {"probe_timeouts", r.probe_timeouts}};
 }
 
 }  // namespace
@@ -634,6 +697,9 @@ std::string FleetReport::json() const {
   // In the order of the text form, which reads as a story: not sorted.
   nlohmann::ordered_json j = nlohmann::ordered_json::object();
   for (const auto& [name, value] : counters(*this)) j[name] = value;
+  j["commit_p50_ms"] = std::round(commit_p50_ms * 10) / 10;
+  j["commit_p99_ms"] = std::round(commit_p99_ms * 10) / 10;
+  j["commit_max_ms"] = std::round(commit_max_ms * 10) / 10;
   j["elapsed_s"] = std::round(elapsed_s * 10) / 10;
   return j.dump();
 }
@@ -645,17 +711,21 @@ std::string FleetReport::text() const {
     std::replace(label.begin(), label.end(), '_', ' ');
     out << std::left << std::setw(20) << label << value << "\n";
   }
-  out << std::left << std::setw(20) << "elapsed s" << std::fixed << std::setprecision(1)
-      << elapsed_s << "\n";
+  out << std::fixed << std::setprecision(1);
+  out << std::left << std::setw(20) << "commit p50 ms" << commit_p50_ms << "\n";
+  out << std::left << std::setw(20) << "commit p99 ms" << commit_p99_ms << "\n";
+  out << std::left << std::setw(20) << "commit max ms" << commit_max_ms << "\n";
+  out << std::left << std::setw(20) << "elapsed s" << elapsed_s << "\n";
   return out.str();
 }
 
 FleetReport run_fleet(const FleetOptions& options, const std::vector<SimDevice>& devices,
                       const std::atomic<bool>& stop, std::ostream& status,
                       FleetProgress* progress) {
-  // A libmosquitto client holds three descriptors (its socket and a wake-up
-  // socket pair); the downloads and the process need a few more.
-  const std::uint64_t wanted = 3 * static_cast<std::uint64_t>(devices.size()) + 256;
+  // A device holds one descriptor (its socket: ClientLoop keeps
+  // libmosquitto from opening its wake-up pair); the downloads, the commit
+  // probe and the process need a few more.
+  const std::uint64_t wanted = static_cast<std::uint64_t>(devices.size()) + 256;
   const std::uint64_t limit = raise_file_limit(wanted);
   if (limit < wanted) {
     throw std::runtime_error(std::to_string(devices.size()) + " devices need " +
@@ -715,6 +785,17 @@ void add_fleet_command(CLI::App& app) {
                   "seconds between status lines on stderr")
       ->capture_default_str()
       ->check(CLI::Range(1, 3600));
+  cmd->add_option("--acked-out", options->acked_out,
+                  "write one device_id,seq,sent_unix_ms,acked_unix_ms line per telemetry reading "
+                  "the broker acknowledged (to check against the database)")
+      ->type_name("FILE");
+  cmd->add_option("--probe-db", options->probe_db,
+                  "the broker's database: time readings from publish to commit, one at a time, "
+                  "by polling it (commit p50/p99/max in the summary)")
+      ->type_name("FILE");
+  cmd->add_option("--probe-out", options->probe_out,
+                  "with --probe-db: one sent_unix_ms,latency_ms line per probed reading")
+      ->type_name("FILE");
   cmd->add_flag("--json", *json, "print the summary as one JSON document");
   cmd->callback([options, devices_file, json] {
     try {

@@ -29,6 +29,14 @@ struct FleetOptions {
   int connects_per_s = 500;
   double ota_fail_rate = 0;  // share of OTA installs that report failed
   int status_every_s = 10;
+  // When set: one "device_id,seq,sent_unix_ms,acked_unix_ms" line for every
+  // telemetry/env reading the broker acknowledged (PUBACK success), for a
+  // soak run to check against the database.
+  std::string acked_out;
+  // When set: the broker's database, polled to time readings from publish to
+  // commit (CommitProbe); probe_out gets the samples.
+  std::string probe_db;
+  std::string probe_out;
   // How long `installing` lasts before `success` (not on the command line:
   // tests shorten it).
   std::chrono::milliseconds install_time{2000};
@@ -45,6 +53,7 @@ struct FleetReport {
   std::int64_t messages_refused = 0;  // PUBACK with a failure code: the broker dropped it
   std::int64_t telemetry_sent = 0;
   std::int64_t telemetry_skipped = 0;  // readings not sent: too many unacknowledged already
+  std::int64_t telemetry_acked = 0;    // readings the broker acknowledged with success
   std::int64_t states_sent = 0;
   std::int64_t downlinks_received = 0;
   std::int64_t configs_applied = 0;
@@ -53,6 +62,12 @@ struct FleetReport {
   std::int64_t ota_started = 0;
   std::int64_t ota_succeeded = 0;
   std::int64_t ota_failed = 0;
+  // With FleetOptions::probe_db: publish -> committed of sampled readings.
+  std::int64_t probe_samples = 0;
+  std::int64_t probe_timeouts = 0;
+  double commit_p50_ms = 0;
+  double commit_p99_ms = 0;
+  double commit_max_ms = 0;
   double elapsed_s = 0;
 
   std::string json() const;  // one line
