@@ -60,7 +60,7 @@ int Broker::on_message(mosquitto_evt_message& ev) {
       decide_uplink(session->device_ref, *parsed, payload, now_ms, options_.devices.max_payload_bytes);
   if (decision.drop) return drop(*decision.drop);
   if (decision.row) {
-    if (!writer_->add(std::move(*decision.row))) return drop(DropReason::queue_full);
+    if (!writer_->add(*decision.row)) return drop(DropReason::queue_full);
     events_->publish(EventKind::telemetry, session->identity, [&] {
       return telemetry_event_json(session->identity, parsed->metric, now_ms, payload);
     });

@@ -44,7 +44,7 @@ inline const char* write_kind_words(WriteKind k) {
 }
 
 struct WriteBatch {
-  std::vector<TelemetryRow> telemetry;
+  TelemetryRows telemetry;
   std::vector<DeviceUpdate> devices;
   std::vector<SecurityEvent> events;
   std::vector<DiagSent> diag_sent;

@@ -82,8 +82,9 @@ class IngestWriter {
   IngestWriter(const IngestWriter&) = delete;
   IngestWriter& operator=(const IngestWriter&) = delete;
 
-  // False when the queue is full: the caller drops the message and counts it.
-  bool add(TelemetryRow&& row);
+  // Copies the row's text into the waiting batch. False when the queue is
+  // full: the caller drops the message and counts it.
+  bool add(const TelemetryRowView& row);
   // Presence (online set) is always taken, and replaces that device's
   // presence still waiting. Other updates count against both bounds. An
   // update with both presence and state: the presence is taken, false means
@@ -145,8 +146,16 @@ class IngestWriter {
     WriteBatch batch;
     std::chrono::steady_clock::time_point since;
     std::uint64_t seq = 0;
+    std::size_t presences = 0;  // entries of presence_ that point into it
   };
   std::deque<Chunk> pending_;
+  // Batches the writer has committed, emptied with their capacity kept: the
+  // next chunks reuse them, so the broker thread does not allocate for a
+  // row once the buffers have grown to a batch's size, and memory the
+  // broker thread allocated is not freed on the writer's.
+  std::vector<WriteBatch> spare_;
+  std::size_t spare_bytes_ = 0;  // their telemetry buffers' capacity
+  void recycle(WriteBatch&& batch);  // with mu_ held
   std::uint64_t next_seq_ = 0;
   // Where each device's waiting presence is (not yet taken by the writer).
   struct PresenceSlot {

@@ -10,6 +10,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 
 #include "core/store_error.hpp"
@@ -47,6 +48,10 @@ class Query {
     check(sqlite3_bind_text(stmt_, i, v.data(), static_cast<int>(v.size()), SQLITE_STATIC));
     return *this;
   }
+  Query& bind(int i, std::string_view v) {
+    check(sqlite3_bind_text(stmt_, i, v.data(), static_cast<int>(v.size()), SQLITE_STATIC));
+    return *this;
+  }
   Query& bind(int i, const char* v) {
     check(sqlite3_bind_text(stmt_, i, v, -1, SQLITE_STATIC));
     return *this;
@@ -74,6 +79,8 @@ class Query {
     while (step()) {
     }
   }
+  // Ready to be bound and run again (the bindings are kept until rebound).
+  void reset() { sqlite3_reset(stmt_); }
 
   std::int64_t integer(int col) const { return sqlite3_column_int64(stmt_, col); }
   double real(int col) const { return sqlite3_column_double(stmt_, col); }

@@ -16,14 +16,19 @@ void Ingest::begin_serving(std::int64_t now_s) {
 
 void Ingest::write_batch(const WriteBatch& batch) {
   Transaction tx(c_);
-  for (const auto& row : batch.telemetry) {
-    c_.query("INSERT INTO telemetry (device_ref, metric, received_at_ms, payload) "
-             "VALUES (?1, ?2, ?3, ?4)")
-        .bind(1, row.device_ref)
-        .bind(2, row.metric)
-        .bind(3, row.received_at_ms)
-        .bind(4, row.payload)
-        .run();
+  if (!batch.telemetry.empty()) {
+    // One statement for the batch's rows: looked up once, reset per row.
+    Query insert = c_.query(
+        "INSERT INTO telemetry (device_ref, metric, received_at_ms, payload) "
+        "VALUES (?1, ?2, ?3, ?4)");
+    for (const TelemetryRowView row : batch.telemetry) {
+      insert.bind(1, row.device_ref)
+          .bind(2, row.metric)
+          .bind(3, row.received_at_ms)
+          .bind(4, row.payload)
+          .run();
+      insert.reset();
+    }
   }
   for (const auto& u : batch.devices) {
     c_.query("UPDATE devices SET last_seen = max(coalesce(last_seen, 0), ?2), "

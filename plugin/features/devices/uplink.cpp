@@ -12,7 +12,7 @@ UplinkDecision decide_uplink(std::int64_t device_ref, const ParsedTopic& topic,
   }
   switch (topic.kind) {
     case DeviceTopic::telemetry:
-      d.row = TelemetryRow{device_ref, std::string(topic.metric), now_ms, std::string(payload)};
+      d.row = TelemetryRowView{device_ref, topic.metric, now_ms, payload};
       break;
     case DeviceTopic::state: {
       // The scanner accepted the object; a value the DOM parser cannot hold

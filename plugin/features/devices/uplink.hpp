@@ -17,7 +17,8 @@ namespace rs1 {
 
 struct UplinkDecision {
   std::optional<DropReason> drop;        // set: not stored, not forwarded
-  std::optional<TelemetryRow> row;       // telemetry/<metric>
+  // telemetry/<metric>: views into the topic and payload, copied when queued.
+  std::optional<TelemetryRowView> row;
   std::optional<DeviceUpdate> update;    // state (with last_seen)
   std::optional<OtaStatusReport> ota_status;
   std::optional<ConfigStatusReport> config_status;
