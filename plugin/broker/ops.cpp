@@ -65,6 +65,9 @@ OpsRuntime::OpsRuntime(const Options& options, const IngestWriter& writer, Metri
                            "1 when the file at db_path is no longer the one the broker opened.")),
       heartbeat_ts_(
           r.gauge("rs1_heartbeat_timestamp_seconds", "Unix time of the last heartbeat written.")),
+      engine_memory_(r.gauge("rs1_database_memory_bytes",
+                             "Heap the database engine holds: every connection's page cache, "
+                             "statements and schema (sampled every 5 s).")),
       queue_max_(r.gauge("rs1_ingest_queue_max",
                          "ingest_queue_max: rows the writer queue holds at most.")),
       quick_check_ok_(r.gauge("rs1_database_quick_check_ok",
@@ -153,6 +156,7 @@ void OpsRuntime::heartbeat(std::int64_t now_ms) {
     data_dir_free_.store(space->free_bytes);
     data_dir_size_.store(space->total_bytes);
   }
+  engine_memory_.store(static_cast<std::uint64_t>(light_db_->engine_memory_bytes()));
   if (!same) return;
   Heartbeat h;
   h.time_ms = now_ms;

@@ -99,6 +99,7 @@ class OpsRuntime {
   Counter& data_dir_size_;
   Counter& db_replaced_;
   Counter& heartbeat_ts_;
+  Counter& engine_memory_;
   Counter& queue_max_;
   Counter& quick_check_ok_;
   Counter& quick_check_ts_;

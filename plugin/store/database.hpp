@@ -41,6 +41,10 @@ class Database {
   virtual ChangeFeedStore& change_feed() = 0;
   virtual IngestStore& ingest() = 0;
   virtual OpsStore& ops() = 0;
+
+  // Heap the database engine holds for the whole process now (every
+  // connection's page cache, statements, schema), in bytes.
+  virtual std::int64_t engine_memory_bytes() = 0;
 };
 
 }  // namespace rs1

@@ -78,6 +78,7 @@ class SqliteDatabase final : public Database {
   DeviceStore& devices() override { return devices_; }
   AccountStore& accounts() override { return accounts_; }
   TelemetryStore& telemetry() override { return telemetry_; }
+  std::int64_t engine_memory_bytes() override { return sqlite3_memory_used(); }
   SecurityLogStore& security_log() override { return security_log_; }
   DiagStore& diag() override { return diag_; }
   ZoneStore& zones() override { return zones_; }
