@@ -293,12 +293,19 @@ struct CpuTimes {
   }
 };
 
-// CPU seconds a broker process has used: its main thread (mosquitto's loop
-// and every plugin callback) and all its other threads (the plugin's ingest
-// writer and change watcher).
+// What a broker process has used, from /proc/PID/task: CPU seconds of its
+// main thread (mosquitto's loop and every plugin callback), of the plugin's
+// ingest writer (the thread named rs1-writer) and of all its other threads;
+// the main thread's minor page faults and context switches (voluntary and
+// not), as perf stat -t would count them.
 struct BrokerCpu {
   double main_s = 0;
-  double others_s = 0;
+  double writer_s = 0;
+  double others_s = 0;  // every thread but the main one, the writer included
+  double main_faults = 0;
+  double main_switches = 0;
+  double main_preempted = 0;  // the involuntary share of main_switches
+  bool has_writer = false;  // a thread named rs1-writer was found
   static BrokerCpu of(pid_t pid) {
     BrokerCpu cpu;
     const double tick = static_cast<double>(::sysconf(_SC_CLK_TCK));
@@ -307,18 +314,39 @@ struct BrokerCpu {
     for (const auto& entry : fs::directory_iterator(dir, ec)) {
       std::ifstream stat(entry.path() / "stat");
       std::string text((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
+      auto open = text.find('(');
       auto paren = text.rfind(')');  // the thread name may hold spaces
-      if (paren == std::string::npos) continue;
+      if (open == std::string::npos || paren == std::string::npos) continue;
+      const std::string name = text.substr(open + 1, paren - open - 1);
       std::istringstream fields(text.substr(paren + 2));
       std::string field;
-      double utime = 0, stime = 0;
-      // Fields 3..13 precede utime (14) and stime (15).
+      double utime = 0, stime = 0, minflt = 0;
+      // Fields 3..13 precede utime (14) and stime (15); minflt is 10.
       for (int i = 3; i <= 15 && fields >> field; ++i) {
+        if (i == 10) minflt = std::stod(field);
         if (i == 14) utime = std::stod(field);
         if (i == 15) stime = std::stod(field);
       }
       double seconds = (utime + stime) / tick;
-      (entry.path().filename() == std::to_string(pid) ? cpu.main_s : cpu.others_s) += seconds;
+      if (entry.path().filename() != std::to_string(pid)) {
+        cpu.others_s += seconds;
+        if (name == "rs1-writer") {
+          cpu.writer_s += seconds;
+          cpu.has_writer = true;
+        }
+        continue;
+      }
+      cpu.main_s += seconds;
+      cpu.main_faults = minflt;
+      std::ifstream status(entry.path() / "status");
+      for (std::string line; std::getline(status, line);) {
+        const bool voluntary = line.rfind("voluntary_ctxt_switches:", 0) == 0;
+        if (voluntary || line.rfind("nonvoluntary_ctxt_switches:", 0) == 0) {
+          const double n = std::stod(line.substr(line.find(':') + 1));
+          cpu.main_switches += n;
+          if (!voluntary) cpu.main_preempted += n;
+        }
+      }
     }
     return cpu;
   }
@@ -1059,24 +1087,40 @@ class Bench {
     r.key = key;
     r.title = title;
     r.unit = "msg/s";
-    r.target = key == "a" ? ">= 0.90" : "";
+    r.target = key == "a" ? ">= 0.90" : ">= 0.95";
     // The headline beside the throughput: what each message costs the broker
-    // thread, where a server with the devices on the network is bound.
-    ScenarioResult cpu;
-    cpu.key = key;
-    cpu.title = "broker thread CPU per message";
-    cpu.unit = "us";
+    // thread, where a server with the devices on the network is bound; then
+    // what the hand-off to the writer costs it in page faults and context
+    // switches, and the writer's own CPU per row.
+    auto beside = [&](const std::string& title, const std::string& unit, const std::string& target) {
+      ScenarioResult s;
+      s.key = key;
+      s.title = title;
+      s.unit = unit;
+      s.target = target;
+      return s;
+    };
+    ScenarioResult cpu = beside("broker thread CPU per message", "us", key == "a" ? "<= 1.10" : "");
+    ScenarioResult faults = beside("broker thread page faults", "per M msgs", "");
+    ScenarioResult switches = beside("broker thread context switches", "per M msgs", "");
+    ScenarioResult writer = beside("writer CPU per row committed", "us", "<= 2 us");
     DeviceSet devices("bench-pub", o_.publishers);
     for (int round = 0; round < o_.rounds; ++round) {
       for (bool with_plugin : {false, true}) {
         try {
           auto broker = start(with_plugin, "qos" + std::to_string(qos), &devices);
+          // A warm-up of a quarter of the load, not measured: a fresh process
+          // faults in every page its buffers first touch, the broker's and
+          // the plugin's, and the figures are for a broker that runs.
+          auto warm = run_flood(broker->port(), devices, with_plugin, o_.publishers,
+                                std::max(1, count / 4), qos, report_.errors);
+          if (with_plugin) wait_for_rows(*broker, warm.acknowledged);
           BrokerCpu cpu_before = BrokerCpu::of(broker->pid());
           auto t = run_flood(broker->port(), devices, with_plugin, o_.publishers, count, qos,
                              report_.errors);
           // The plugin's work ends when its rows are committed, not when the
           // broker acknowledged them.
-          if (with_plugin) wait_for_rows(*broker, t.acknowledged);
+          if (with_plugin) wait_for_rows(*broker, warm.acknowledged + t.acknowledged);
           BrokerCpu cpu_after = BrokerCpu::of(broker->pid());
           progress_ << "  (" << key << ") round " << round + 1 << " "
                     << (with_plugin ? "plugin " : "vanilla") << ": " << std::fixed
@@ -1085,22 +1129,47 @@ class Bench {
           if (t.refused) progress_ << ", " << t.refused << " refused";
           if (auto messages = static_cast<double>(t.acknowledged + t.refused)) {
             const double main_us = (cpu_after.main_s - cpu_before.main_s) / messages * 1e6;
+            const double per_m = 1e6 / messages;
+            const double f = (cpu_after.main_faults - cpu_before.main_faults) * per_m;
+            const double cs = (cpu_after.main_switches - cpu_before.main_switches) * per_m;
+            const double preempted =
+                (cpu_after.main_preempted - cpu_before.main_preempted) * per_m;
             (with_plugin ? cpu.plugin_rounds : cpu.vanilla_rounds).push_back(main_us);
+            (with_plugin ? faults.plugin_rounds : faults.vanilla_rounds).push_back(f);
+            (with_plugin ? switches.plugin_rounds : switches.vanilla_rounds).push_back(cs);
             progress_ << "; broker CPU per message: " << std::setprecision(2) << main_us
                       << " us on its main thread, "
                       << (cpu_after.others_s - cpu_before.others_s) / messages * 1e6
-                      << " us on its other threads";
+                      << " us on its other threads; main thread " << std::setprecision(0) << f
+                      << " page faults and " << cs << " context switches per M messages ("
+                      << preempted << " of them preempted)";
+            if (with_plugin && cpu_after.has_writer && t.acknowledged > 0) {
+              const double w = (cpu_after.writer_s - cpu_before.writer_s) /
+                               static_cast<double>(t.acknowledged) * 1e6;
+              writer.plugin_rounds.push_back(w);
+              progress_ << "; writer " << std::setprecision(2) << w << " us per row";
+            }
           }
           progress_ << "\n";
           (with_plugin ? r.plugin_rounds : r.vanilla_rounds).push_back(t.rate);
-          if (with_plugin) settle_rows(*broker, t.acknowledged, "(" + key + ")");
+          if (with_plugin) {
+            settle_rows(*broker, warm.acknowledged + t.acknowledged, "(" + key + ")");
+          }
         } catch (const std::exception& e) {
           report_.errors.push_back("(" + key + ") " + e.what());
         }
       }
     }
-    finish_ratio(r, key == "a" ? 0.90 : -1);
-    finish_ratio(cpu, -1);
+    finish_ratio(r, key == "a" ? 0.90 : 0.95);
+    finish_ratio(cpu, key == "a" ? 1.10 : -1, /*at_most=*/true);
+    finish_ratio(faults, -1);
+    finish_ratio(switches, -1);
+    if (!writer.plugin_rounds.empty()) {
+      writer.plugin = median(writer.plugin_rounds);
+      writer.figure = fmt(*writer.plugin, 2) + " us";
+      writer.met = *writer.plugin <= 2.0;
+    }
+    report_.scenarios.push_back(writer);
   }
 
   // (i) The Device API beside the devices: the plugin broker's QoS 0
@@ -1199,7 +1268,8 @@ class Bench {
     row("QoS 0, plugin alone / with PUT /api/v1/devices/{id}/zones", with_put, put_rates);
   }
 
-  void finish_ratio(ScenarioResult& r, double target) {
+  // The ratio plugin / vanilla must be >= target, or <= it when at_most.
+  void finish_ratio(ScenarioResult& r, double target, bool at_most = false) {
     if (!r.vanilla_rounds.empty()) r.vanilla = median(r.vanilla_rounds);
     if (!r.plugin_rounds.empty()) r.plugin = median(r.plugin_rounds);
     std::vector<double> ratios;
@@ -1207,7 +1277,7 @@ class Bench {
       if (r.vanilla_rounds[i] > 0) ratios.push_back(r.plugin_rounds[i] / r.vanilla_rounds[i]);
     }
     if (!ratios.empty()) r.ratio = median(ratios);
-    if (target > 0 && r.ratio) r.met = *r.ratio >= target;
+    if (target > 0 && r.ratio) r.met = at_most ? *r.ratio <= target : *r.ratio >= target;
     report_.scenarios.push_back(r);
   }
 
