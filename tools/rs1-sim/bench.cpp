@@ -30,6 +30,11 @@
 #include "rs1-sim/broker_process.hpp"
 #include "rs1-sim/client_loop.hpp"
 #include "rs1-sim/command.hpp"
+#include "rs1-sim/fleet.hpp"
+
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+#include <sqlite3.h>
 #include "store/sqlite.hpp"
 
 namespace rs1::sim {
@@ -88,8 +93,11 @@ class DeviceSet {
       // Any 64-hex secret will do; a real random one costs an RNG call each.
       std::string secret = sha256_hex(std::string(id) + "-bench-secret");
       devices_.push_back({id, sha256_hex(secret)});
+      secrets_.push_back(SimDevice{id, secret});
     }
   }
+  // As rs1-sim fleet takes them: id and secret.
+  const std::vector<SimDevice>& sim_devices() const { return secrets_; }
   Identity identity(int i, bool with_plugin) const {
     return {devices_[static_cast<std::size_t>(i)].first,
             with_plugin ? devices_[static_cast<std::size_t>(i)].second : std::string()};
@@ -106,6 +114,7 @@ class DeviceSet {
 
  private:
   std::vector<std::pair<std::string, std::string>> devices_;
+  std::vector<SimDevice> secrets_;
 };
 
 std::string telemetry_topic(const std::string& id) { return "opticworks/" + id + "/telemetry/env"; }
@@ -1000,6 +1009,143 @@ class ApiLoad {
   std::vector<std::thread> threads_;
 };
 
+// One row of the report, before its figures.
+ScenarioResult scenario(const std::string& key, const std::string& title, const std::string& unit,
+                        const std::string& target) {
+  ScenarioResult s;
+  s.key = key;
+  s.title = title;
+  s.unit = unit;
+  s.target = target;
+  return s;
+}
+
+// ------------------------------------------------------------ (h) the peer
+
+std::string base64(const unsigned char* data, std::size_t n) {
+  std::string out(4 * ((n + 2) / 3) + 1, '\0');
+  const int len = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()), data,
+                                  static_cast<int>(n));
+  out.resize(static_cast<std::size_t>(len));
+  return out;
+}
+
+// A dynamic-security client as mosquitto 2.0 stores it: PBKDF2-SHA512 of the
+// password with a 12-byte salt, base64.
+Json dynsec_client(const std::string& username, const std::string& password,
+                   const std::string& role) {
+  constexpr int kIterations = 101;
+  unsigned char salt[12];
+  unsigned char hash[64];
+  if (RAND_bytes(salt, sizeof salt) != 1 ||
+      PKCS5_PBKDF2_HMAC(password.data(), static_cast<int>(password.size()), salt, sizeof salt,
+                        kIterations, EVP_sha512(), sizeof hash, hash) != 1) {
+    throw std::runtime_error("cannot hash a dynamic-security password");
+  }
+  return Json{{"username", username},
+              {"roles", Json::array({Json{{"rolename", role}}})},
+              {"salt", base64(salt, sizeof salt)},
+              {"password", base64(hash, sizeof hash)},
+              {"iterations", kIterations}};
+}
+
+Json dynsec_role(const std::string& name, const std::string& acltype, const std::string& topic) {
+  return Json{{"rolename", name},
+              {"acls", Json::array({Json{{"acltype", acltype}, {"topic", topic}, {"allow", true}}})}};
+}
+
+// Rows in the peer's database, and distinct (device, payload) among them:
+// the flood's payloads are numbered, so distinct rows are distinct messages.
+struct PeerRows {
+  std::int64_t rows = 0;
+  std::int64_t distinct = 0;
+};
+PeerRows peer_rows(const std::string& db_path, bool distinct) {
+  PeerRows out;
+  sqlite3* db = nullptr;
+  if (sqlite3_open_v2(db_path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr) == SQLITE_OK) {
+    sqlite3_busy_timeout(db, 2000);
+    auto scalar = [&](const char* sql) {
+      sqlite3_stmt* st = nullptr;
+      std::int64_t v = 0;
+      if (sqlite3_prepare_v2(db, sql, -1, &st, nullptr) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW) {
+        v = sqlite3_column_int64(st, 0);
+      }
+      sqlite3_finalize(st);
+      return v;
+    };
+    out.rows = scalar("SELECT count(*) FROM telemetry");
+    if (distinct) {
+      out.distinct = scalar("SELECT count(*) FROM (SELECT DISTINCT device_id, payload FROM telemetry)");
+    }
+  }
+  sqlite3_close(db);
+  return out;
+}
+
+// rs1-ingest-peer as a child process: started, ready once it printed
+// "subscribed", stopped with SIGTERM (commits its batch) or killed.
+class PeerProcess {
+ public:
+  PeerProcess(const std::string& bin, int port, const std::string& username,
+              const std::string& password, const std::string& db_path, int flush_ms) {
+    int out[2];
+    if (::pipe2(out, O_CLOEXEC) != 0) throw std::runtime_error("pipe failed");
+    std::vector<std::string> args = {bin,        "--port",     std::to_string(port), "--username",
+                                     username,   "--password", password,             "--db",
+                                     db_path,    "--flush-ms", std::to_string(flush_ms)};
+    std::vector<char*> argv;
+    for (auto& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    pid_ = ::fork();
+    if (pid_ < 0) throw std::runtime_error("fork failed");
+    if (pid_ == 0) {
+      ::dup2(out[1], 1);
+      ::execv(argv[0], argv.data());
+      ::_exit(127);
+    }
+    ::close(out[1]);
+    out_ = out[0];
+    std::string seen;
+    const auto deadline = Clock::now() + 10s;
+    while (seen.find("subscribed\n") == std::string::npos) {
+      pollfd p{out_, POLLIN, 0};
+      if (Clock::now() > deadline || ::poll(&p, 1, 200) < 0) break;
+      char buf[256];
+      if (p.revents & (POLLIN | POLLHUP)) {
+        ssize_t n = ::read(out_, buf, sizeof buf);
+        if (n <= 0) break;
+        seen.append(buf, static_cast<std::size_t>(n));
+      }
+    }
+    if (seen.find("subscribed\n") == std::string::npos) {
+      kill();
+      throw std::runtime_error("rs1-ingest-peer did not subscribe (" + bin + ")");
+    }
+  }
+  ~PeerProcess() {
+    if (pid_ > 0) stop();
+    if (out_ >= 0) ::close(out_);
+  }
+  pid_t pid() const { return pid_; }
+  void stop() {
+    if (pid_ <= 0) return;
+    ::kill(pid_, SIGTERM);
+    ::waitpid(pid_, nullptr, 0);
+    pid_ = -1;
+  }
+  void kill() {
+    if (pid_ <= 0) return;
+    ::kill(pid_, SIGKILL);
+    ::waitpid(pid_, nullptr, 0);
+    pid_ = -1;
+  }
+
+ private:
+  pid_t pid_ = -1;
+  int out_ = -1;
+};
+
 class Bench {
  public:
   Bench(const BenchOptions& o, std::ostream& progress) : o_(o), progress_(progress) {}
@@ -1025,6 +1171,8 @@ class Bench {
     if (wanted('d')) latency();
     if (wanted('e')) memory();
     if (wanted('f')) rollout_trigger();
+    if (wanted('g')) fleet_rate();
+    if (wanted('h')) external_peer();
     if (wanted('i')) api_load();
     return finish();
   }
@@ -1092,18 +1240,11 @@ class Bench {
     // thread, where a server with the devices on the network is bound; then
     // what the hand-off to the writer costs it in page faults and context
     // switches, and the writer's own CPU per row.
-    auto beside = [&](const std::string& title, const std::string& unit, const std::string& target) {
-      ScenarioResult s;
-      s.key = key;
-      s.title = title;
-      s.unit = unit;
-      s.target = target;
-      return s;
-    };
-    ScenarioResult cpu = beside("broker thread CPU per message", "us", key == "a" ? "<= 1.10" : "");
-    ScenarioResult faults = beside("broker thread page faults", "per M msgs", "");
-    ScenarioResult switches = beside("broker thread context switches", "per M msgs", "");
-    ScenarioResult writer = beside("writer CPU per row committed", "us", "<= 2 us");
+    ScenarioResult cpu =
+        scenario(key, "broker thread CPU per message", "us", key == "a" ? "<= 1.10" : "");
+    ScenarioResult faults = scenario(key, "broker thread page faults", "per M msgs", "");
+    ScenarioResult switches = scenario(key, "broker thread context switches", "per M msgs", "");
+    ScenarioResult writer = scenario(key, "writer CPU per row committed", "us", "<= 2 us");
     DeviceSet devices("bench-pub", o_.publishers);
     for (int round = 0; round < o_.rounds; ++round) {
       for (bool with_plugin : {false, true}) {
@@ -1432,6 +1573,245 @@ class Bench {
     report_.scenarios.push_back(r);
   }
 
+  // (g) A fleet, not four firehoses: fleet_devices connections, each its own
+  // client logged in with its HMAC password (anonymous on vanilla), each
+  // publishing ~200-byte QoS 1 telemetry at a fixed rate (rs1-sim fleet, in
+  // this process), stepped up until the broker cannot keep up. A step is
+  // sustained when, over fleet_step_s after every device is online, the
+  // broker acknowledged at least 97 % of the readings due and no device had
+  // to skip one (a device skips a reading while 50 wait for their PUBACK).
+  void fleet_rate() {
+    ScenarioResult r = scenario(
+        "g", "fleet of " + std::to_string(o_.fleet_devices) + " devices, QoS 1, highest sustained rate",
+        "msg/s", ">= 0.90");
+    DeviceSet devices("bench-fleet", o_.fleet_devices);
+    for (bool with_plugin : {false, true}) {
+      double best = 0;
+      for (double per_device_s : o_.fleet_rates) {
+        try {
+          auto broker = start(with_plugin, "fleet", &devices);
+          FleetOptions fo;
+          fo.port = broker->port();
+          fo.telemetry_per_min = per_device_s * 60;
+          fo.connects_per_s = 2000;
+          fo.status_every_s = 3600;
+          std::atomic<bool> stop{false};
+          FleetProgress progress;
+          std::ostringstream status;
+          FleetReport report;
+          std::thread fleet([&] {
+            report = run_fleet(fo, devices.sim_devices(), stop, status, &progress);
+          });
+          const auto online_by = Clock::now() + 30s;
+          while (progress.latest().connected < o_.fleet_devices && Clock::now() < online_by) {
+            std::this_thread::sleep_for(50ms);
+          }
+          std::this_thread::sleep_for(1s);  // every device past its first reading
+          const FleetReport from = progress.latest();
+          const auto t0 = Clock::now();
+          CpuTimes cpu_before = CpuTimes::now();
+          std::this_thread::sleep_for(std::chrono::seconds(o_.fleet_step_s));
+          const FleetReport to = progress.latest();
+          const double seconds = std::chrono::duration<double>(Clock::now() - t0).count();
+          CpuTimes cpu_after = CpuTimes::now();
+          stop = true;
+          fleet.join();
+          const double due = per_device_s * o_.fleet_devices;
+          const double rate = static_cast<double>(to.telemetry_acked - from.telemetry_acked) / seconds;
+          const std::int64_t skipped = to.telemetry_skipped - from.telemetry_skipped;
+          const bool online = from.connected == o_.fleet_devices;
+          const bool sustained = online && skipped == 0 && rate >= 0.97 * due;
+          double busy = 0;
+          if (auto dt = cpu_after.total - cpu_before.total) {
+            busy = static_cast<double>(cpu_after.busy - cpu_before.busy) / static_cast<double>(dt);
+          }
+          progress_ << "  (g) " << (with_plugin ? "plugin " : "vanilla") << " at " << std::fixed
+                    << std::setprecision(0) << due << " msg/s due (" << std::setprecision(1)
+                    << per_device_s << "/s per device): " << std::setprecision(0) << rate
+                    << " acknowledged/s, " << skipped << " readings skipped, "
+                    << from.connected << " online; machine CPU " << 100 * busy << "% busy; "
+                    << (sustained ? "sustained" : "NOT sustained") << "\n";
+          if (with_plugin) {
+            settle_rows(*broker, report.telemetry_acked, "(g)");
+          }
+          if (!sustained) break;
+          best = due;
+        } catch (const std::exception& e) {
+          report_.errors.push_back(std::string("(g) ") + e.what());
+          break;
+        }
+      }
+      (with_plugin ? r.plugin : r.vanilla) = best;
+    }
+    if (r.vanilla && r.plugin && *r.vanilla > 0) {
+      r.ratio = *r.plugin / *r.vanilla;
+      r.met = *r.ratio >= 0.90;
+    }
+    report_.scenarios.push_back(r);
+  }
+
+  // A vanilla mosquitto with the dynamic-security plugin: each publisher a
+  // client whose password is its RS-1 password of this hour (so the flood
+  // logs in as it does to the plugin) and whose role may publish only its
+  // own telemetry, and the ingest client's role that may subscribe to all.
+  std::unique_ptr<BrokerProcess> start_dynsec(const DeviceSet& devices, const std::string& name,
+                                              const std::string& peer_password) {
+    BrokerSetup setup;
+    setup.mosquitto_bin = o_.mosquitto_bin;
+    setup.dir = run_dir(name);
+    fs::create_directories(setup.dir);
+    Json clients = Json::array(), roles = Json::array();
+    const std::int64_t now = unix_now();
+    for (int i = 0; i < devices.size(); ++i) {
+      const Identity id = devices.identity(i, true);
+      const std::string role = "device-" + id.client_id;
+      clients.push_back(dynsec_client(
+          id.client_id, password_for_hour(id.secret_hash, id.client_id, hour_of(now)), role));
+      roles.push_back(dynsec_role(role, "publishClientSend", telemetry_topic(id.client_id)));
+    }
+    clients.push_back(dynsec_client("rs1-ingest", peer_password, "ingest"));
+    roles.push_back(dynsec_role("ingest", "subscribePattern", "opticworks/+/telemetry/#"));
+    Json config = {{"defaultACLAccess",
+                    {{"publishClientSend", false},
+                     {"publishClientReceive", true},
+                     {"subscribe", false},
+                     {"unsubscribe", true}}},
+                   {"clients", clients},
+                   {"groups", Json::array()},
+                   {"roles", roles}};
+    setup.dynsec_plugin = o_.dynsec_plugin;
+    setup.dynsec_config = setup.dir + "/dynamic-security.json";
+    std::ofstream(setup.dynsec_config) << config.dump(2) << "\n";
+    // The queue for the ingest client's session while it is away: mosquitto's
+    // default (1,000) would drop most of a restart's backlog; a user running
+    // this would raise it, so the loss measured is the client's own.
+    setup.extra_conf = {"max_queued_messages 10000000", "max_inflight_messages 1000"};
+    return std::make_unique<BrokerProcess>(setup);
+  }
+
+  // Waits until the peer's database holds `rows` (60 s at most) or stops
+  // growing for 3 s; returns what it holds.
+  static PeerRows wait_for_peer_rows(const std::string& db, std::int64_t rows) {
+    const auto deadline = Clock::now() + 60s;
+    PeerRows last = peer_rows(db, false);
+    auto changed = Clock::now();
+    while (last.rows < rows && Clock::now() < deadline && Clock::now() - changed < 3s) {
+      std::this_thread::sleep_for(20ms);
+      PeerRows now = peer_rows(db, false);
+      if (now.rows != last.rows) changed = Clock::now();
+      last = now;
+    }
+    return peer_rows(db, true);
+  }
+
+  // (h) The peer a user would build instead of the plugin: vanilla mosquitto
+  // with the dynamic-security plugin and rs1-ingest-peer (QoS 1 subscription,
+  // SQLite with the same durability and batching). The same QoS 1 flood as
+  // (b); the rate is durable: acknowledged messages over the time until the
+  // last of them is committed. CPU per row counts every process of the setup
+  // (the broker, and the peer). Then once: the peer killed (SIGKILL) under
+  // load and started again on its session, and the acknowledged messages
+  // missing from its database.
+  void external_peer() {
+    ScenarioResult r = scenario("h",
+                                "durable QoS 1 ingest, " + std::to_string(o_.publishers) + " x " +
+                                    std::to_string(o_.qos1_messages) +
+                                    " msgs (vanilla: + dynsec + ingest client)",
+                                "rows/s", ">= 2.00");
+    ScenarioResult cpu = scenario("h", "CPU per row committed, all processes", "us", "");
+    ScenarioResult lost = scenario("h", "acknowledged rows lost, ingest killed under load", "", "0");
+    if (::access(o_.ingest_peer.c_str(), X_OK) != 0 || ::access(o_.dynsec_plugin.c_str(), R_OK) != 0) {
+      r.note = "n/a: no " + (::access(o_.ingest_peer.c_str(), X_OK) != 0 ? o_.ingest_peer : o_.dynsec_plugin);
+      report_.scenarios.push_back(r);
+      return;
+    }
+    DeviceSet devices("bench-pub", o_.publishers);
+    const std::string peer_password = new_account_password();
+    const int count = o_.qos1_messages;
+    for (int round = 0; round < o_.rounds; ++round) {
+      try {  // the plugin
+        auto broker = start(true, "peer", &devices);
+        BrokerCpu before = BrokerCpu::of(broker->pid());
+        const auto t0 = Clock::now();
+        auto t = run_flood(broker->port(), devices, true, o_.publishers, count, 1, report_.errors);
+        wait_for_rows(*broker, t.acknowledged);
+        const double s = seconds_between(t0, Clock::now());
+        BrokerCpu after = BrokerCpu::of(broker->pid());
+        const double rate = static_cast<double>(t.acknowledged) / s;
+        const double us = (after.main_s + after.others_s - before.main_s - before.others_s) /
+                          static_cast<double>(std::max<std::int64_t>(1, t.acknowledged)) * 1e6;
+        r.plugin_rounds.push_back(rate);
+        cpu.plugin_rounds.push_back(us);
+        progress_ << "  (h) round " << round + 1 << " plugin: " << std::fixed << std::setprecision(0)
+                  << rate << " rows/s durable; " << std::setprecision(2) << us << " us CPU per row\n";
+        settle_rows(*broker, t.acknowledged, "(h)");
+      } catch (const std::exception& e) {
+        report_.errors.push_back(std::string("(h) plugin: ") + e.what());
+      }
+      try {  // the peer
+        auto broker = start_dynsec(devices, "peer-dynsec", peer_password);
+        const std::string db = broker->db_path();
+        PeerProcess peer(o_.ingest_peer, broker->port(), "rs1-ingest", peer_password, db, o_.flush_ms);
+        BrokerCpu broker_before = BrokerCpu::of(broker->pid());
+        BrokerCpu peer_before = BrokerCpu::of(peer.pid());
+        const auto t0 = Clock::now();
+        auto t = run_flood(broker->port(), devices, true, o_.publishers, count, 1, report_.errors);
+        PeerRows rows = wait_for_peer_rows(db, t.acknowledged);
+        const double s = seconds_between(t0, Clock::now());
+        BrokerCpu broker_after = BrokerCpu::of(broker->pid());
+        BrokerCpu peer_after = BrokerCpu::of(peer.pid());
+        const double rate = static_cast<double>(rows.distinct) / s;
+        const double us = (broker_after.main_s + broker_after.others_s - broker_before.main_s -
+                           broker_before.others_s + peer_after.main_s + peer_after.others_s -
+                           peer_before.main_s - peer_before.others_s) /
+                          static_cast<double>(std::max<std::int64_t>(1, rows.distinct)) * 1e6;
+        r.vanilla_rounds.push_back(rate);
+        cpu.vanilla_rounds.push_back(us);
+        progress_ << "  (h) round " << round + 1 << " peer  : " << std::fixed << std::setprecision(0)
+                  << rate << " rows/s durable (" << rows.distinct << " of " << t.acknowledged
+                  << " acknowledged); " << std::setprecision(2) << us << " us CPU per row\n";
+        if (rows.distinct != t.acknowledged) {
+          report_.errors.push_back("(h) peer without a kill: " + std::to_string(rows.distinct) +
+                                   " rows of " + std::to_string(t.acknowledged) + " acknowledged");
+        }
+      } catch (const std::exception& e) {
+        report_.errors.push_back(std::string("(h) peer: ") + e.what());
+      }
+    }
+    finish_ratio(r, 2.0);
+    finish_ratio(cpu, -1);
+    try {  // the peer killed under load
+      auto broker = start_dynsec(devices, "peer-kill", peer_password);
+      const std::string db = broker->db_path();
+      auto peer = std::make_unique<PeerProcess>(o_.ingest_peer, broker->port(), "rs1-ingest",
+                                                peer_password, db, o_.flush_ms);
+      Throughput t;
+      std::thread flood([&] {
+        t = run_flood(broker->port(), devices, true, o_.publishers, count, 1, report_.errors);
+      });
+      // Once a fifth of the load is in, as a crash or an OOM kill would.
+      const auto deadline = Clock::now() + 30s;
+      while (peer_rows(db, false).rows < o_.publishers * count / 5 && Clock::now() < deadline) {
+        std::this_thread::sleep_for(5ms);
+      }
+      peer->kill();
+      peer = std::make_unique<PeerProcess>(o_.ingest_peer, broker->port(), "rs1-ingest",
+                                           peer_password, db, o_.flush_ms);
+      flood.join();
+      PeerRows rows = wait_for_peer_rows(db, t.acknowledged);
+      peer->stop();
+      rows = peer_rows(db, true);
+      lost.vanilla = static_cast<double>(t.acknowledged - rows.distinct);
+      lost.figure = "peer " + fmt(*lost.vanilla) + " of " + fmt(static_cast<double>(t.acknowledged));
+      progress_ << "  (h) peer killed under load: " << t.acknowledged - rows.distinct << " of "
+                << t.acknowledged << " acknowledged messages lost, " << rows.rows - rows.distinct
+                << " duplicates\n";
+    } catch (const std::exception& e) {
+      report_.errors.push_back(std::string("(h) peer kill: ") + e.what());
+    }
+    report_.scenarios.push_back(lost);
+  }
+
   void memory() {
     ScenarioResult r;
     r.key = "e";
@@ -1522,6 +1902,9 @@ void BenchOptions::make_smoke() {
   latency_messages = 300;
   latency_rate = 1000;
   connections = 200;
+  fleet_devices = 100;
+  fleet_rates = {1};
+  fleet_step_s = 2;
 }
 
 BenchReport run_bench(const BenchOptions& options, std::ostream& progress) {
@@ -1580,7 +1963,7 @@ void print_report_table(const BenchReport& report, const BenchOptions& o, std::o
       out << std::setw(42) << s.note << "  " << std::left << std::setw(24) << s.target << "-\n";
       continue;
     }
-    bool ratio = s.key == "a" || s.key == "b" || s.key == "c";
+    bool ratio = s.key == "a" || s.key == "b" || s.key == "c" || s.key == "g" || s.key == "h";
     const int digits = s.unit == "us" ? 2 : 0;
     out << std::setw(12) << (s.vanilla && s.key != "d" ? fmt(*s.vanilla, digits) : "-")
         << std::setw(12) << (s.plugin && s.key != "d" ? fmt(*s.plugin, digits) : "-");
@@ -1636,6 +2019,8 @@ void add_bench_command(CLI::App& app) {
   auto options = std::make_shared<BenchOptions>();
   options->mosquitto_bin = RS1_DEFAULT_MOSQUITTO_BIN;
   options->plugin_path = RS1_DEFAULT_PLUGIN_PATH;
+  options->ingest_peer = RS1_DEFAULT_INGEST_PEER;
+  options->dynsec_plugin = RS1_DEFAULT_DYNSEC_PLUGIN;
   auto smoke = std::make_shared<bool>(false);
   auto json = std::make_shared<bool>(false);
   CLI::App* cmd = app.add_subcommand(
@@ -1678,10 +2063,25 @@ void add_bench_command(CLI::App& app) {
   cmd->add_option("--flush-ms", options->flush_ms, "the plugin's ingest_flush_ms")
       ->capture_default_str()
       ->check(CLI::Range(1, 60000));
+  cmd->add_option("--ingest-peer", options->ingest_peer, "(h) the external ingest client")
+      ->capture_default_str();
+  cmd->add_option("--dynsec-plugin", options->dynsec_plugin,
+                  "(h) mosquitto's dynamic-security plugin")
+      ->capture_default_str();
+  cmd->add_option("--fleet-devices", options->fleet_devices, "(g) devices, each its own client")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 100000));
+  cmd->add_option("--fleet-rates", options->fleet_rates,
+                  "(g) the steps: readings per device per second, in increasing order")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  cmd->add_option("--fleet-step", options->fleet_step_s, "(g) seconds measured at each step")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 600));
   cmd->add_option("--only", options->scenarios, "the scenarios to run, e.g. `ac` (to profile one)")
       ->check([](const std::string& v) {
-        if (v.empty() || v.find_first_not_of("abcdefi") != std::string::npos) {
-          return std::string("letters from abcdefi");
+        if (v.empty() || v.find_first_not_of("abcdefghi") != std::string::npos) {
+          return std::string("letters from abcdefghi");
         }
         return std::string();
       });

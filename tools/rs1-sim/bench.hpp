@@ -4,6 +4,9 @@
 //   (a) QoS 0 telemetry throughput    (b) QoS 1 throughput
 //   (c) sequential login rate          (d) publish -> committed latency
 //   (e) memory per connected device    (f) rollout trigger time (needs OTA)
+//   (g) the highest rate a fleet of devices, each its own client, sustains
+//   (h) durable ingest against vanilla + dynamic-security + an external
+//       ingest client (rs1-ingest-peer), and what that client loses when killed
 //   (i) QoS 0 throughput of the plugin broker alone and while Device API
 //       clients loop on GET device / PUT zones, with their requests/s
 // Only ratios mean anything on a shared 2-core machine; the figures are for
@@ -35,7 +38,12 @@ struct BenchOptions {
   int latency_rate = 2000;  // messages/s
   int connections = 10000;
   int flush_ms = 100;                // the plugin's ingest_flush_ms
-  std::string scenarios = "abcdefi";  // which to run (to profile one)
+  int fleet_devices = 2000;          // (g)
+  std::vector<double> fleet_rates = {1, 2, 4, 6, 8, 10, 12, 16, 20};  // (g) per device per s
+  int fleet_step_s = 8;              // (g) seconds measured per step
+  std::string ingest_peer;    // (h) rs1-ingest-peer
+  std::string dynsec_plugin;  // (h) mosquitto_dynamic_security.so
+  std::string scenarios = "abcdefghi";  // which to run (to profile one)
   // A few seconds in all: for CI, where only the row counts are checked.
   void make_smoke();
 };

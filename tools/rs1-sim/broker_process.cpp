@@ -157,9 +157,15 @@ void BrokerProcess::write_conf() {
     for (const auto& [name, value] : setup_.plugin_options) {
       conf << "plugin_opt_" << name << " " << value << "\n";
     }
+  } else if (!setup_.dynsec_config.empty()) {
+    conf << "allow_anonymous false\n"
+         << "per_listener_settings false\n"
+         << "plugin " << setup_.dynsec_plugin << "\n"
+         << "plugin_opt_config_file " << setup_.dynsec_config << "\n";
   } else {
     conf << "allow_anonymous true\n";
   }
+  for (const auto& line : setup_.extra_conf) conf << line << "\n";
   if (!conf.flush()) throw std::runtime_error("cannot write " + conf_path_);
 }
 

@@ -19,6 +19,12 @@ struct BrokerSetup {
   std::string dir;          // created; holds mosquitto.conf, the log and the database
   // plugin_opt_NAME VALUE lines after db_path.
   std::vector<std::pair<std::string, std::string>> plugin_options;
+  // Without the RS-1 plugin: mosquitto's dynamic-security plugin with this
+  // configuration file (logins and ACLs), and no anonymous clients.
+  std::string dynsec_plugin;
+  std::string dynsec_config;
+  // Lines appended to mosquitto.conf as they are.
+  std::vector<std::string> extra_conf;
 };
 
 class BrokerProcess {
