@@ -490,7 +490,7 @@ class HttpServerImpl final : public httplib::Server {
       bool closed = false;
       ret = process_request(conn, left == 1, closed, nullptr);
       if (conn.failure() != ConnectionStream::Failure::none || conn.closing_after_answer()) {
-        linger(conn.socket());
+        linger(conn.socket(), conn.failure() == ConnectionStream::Failure::none);
         return false;
       }
       if (!ret || closed || svr_sock_ == INVALID_SOCKET) break;
@@ -498,17 +498,25 @@ class HttpServerImpl final : public httplib::Server {
     return ret;
   }
 
-  // After a refused head the client may still be sending: closing with
-  // unread bytes resets the connection and can destroy the answer before
-  // it is read. Stop writing, read and drop for a moment (1 s, 1 MiB: a
-  // worker is not held for a client that never stops), then close.
-  static void linger(int fd) {
+  // After a refused head or body the client may still be sending: closing
+  // with unread bytes resets the connection, and the reset can destroy the
+  // answer before the client reads it. Stop writing, read and drop, then
+  // close. A refused head (431, 408, 400) gets a moment (1 s, 1 MiB): the
+  // client is hostile or broken and is not owed more. A body refused by a
+  // handler (a 403 or 413 to an upload) is a client that writes its whole
+  // body first and reads after: drain until it is done or silent for a
+  // second, bounded (10 s, 64 MiB) so that a worker is not held for a client
+  // that never stops.
+  static void linger(int fd, bool whole_body) {
     ::shutdown(fd, SHUT_WR);
-    const auto end = Clock::now() + std::chrono::seconds(1);
-    char sink[4096];
-    for (std::size_t dropped = 0; dropped < 1024 * 1024;) {
-      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(end - Clock::now());
-      if (!wait_for(fd, POLLIN, left)) break;
+    const auto end = Clock::now() + std::chrono::seconds(whole_body ? 10 : 1);
+    const std::size_t most = std::size_t(whole_body ? 64 : 1) * 1024 * 1024;
+    char sink[16384];
+    for (std::size_t dropped = 0; dropped < most;) {
+      auto left = std::min<std::chrono::milliseconds>(
+          std::chrono::seconds(1),
+          std::chrono::duration_cast<std::chrono::milliseconds>(end - Clock::now()));
+      if (left.count() <= 0 || !wait_for(fd, POLLIN, left)) break;
       ssize_t n = ::recv(fd, sink, sizeof sink, 0);
       if (n <= 0) break;
       dropped += static_cast<std::size_t>(n);
