@@ -65,6 +65,7 @@ class OpsRuntime {
  private:
   void heartbeat(std::int64_t now_ms);
   void checkpoint();
+  static void release_free_heap();
   void aggregate(std::int64_t now_ms);
   void archive(std::int64_t now_ms);
   void backup(std::int64_t now_ms);

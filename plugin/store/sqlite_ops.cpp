@@ -184,56 +184,73 @@ std::optional<std::int64_t> Ops::oldest_telemetry_ms() {
 }
 
 void Ops::aggregate_hour(std::int64_t hour_ms) {
+  // One row per (device, metric), its fields already the stored text: an
+  // hour of 10,000 devices stays a few MiB, where a tree of JSON values per
+  // field would take tens that the heap keeps after the job.
   struct Agg {
-    std::int64_t count = 0;
-    Json fields = Json::object();
+    std::int64_t device_ref;
+    std::string metric;
+    std::int64_t count;
+    std::string fields;
   };
-  std::map<std::pair<std::int64_t, std::string>, Agg> aggs;
+  std::vector<Agg> aggs;
   const std::int64_t end_ms = hour_ms + kOpsHourMs;
   {
     // Reads outside any write lock (devices drive the join, one index seek
-    // each): the writer goes on meanwhile.
+    // each): the writer goes on meanwhile. Both queries come out in
+    // (device, metric) order, so the numeric fields of each pair are merged
+    // into its count row as they stream.
     ReadSnapshot snapshot(c_);
-    {
-      Query q = c_.query(
-          "SELECT d.id, t.metric, count(*) FROM devices d CROSS JOIN telemetry t "
-          "ON t.device_ref = d.id WHERE t.received_at_ms >= ?1 AND t.received_at_ms < ?2 "
-          "GROUP BY d.id, t.metric");
-      q.bind(1, hour_ms).bind(2, end_ms);
-      while (q.step()) aggs[{q.integer(0), q.text(1)}].count = q.integer(2);
-    }
-    Query q = c_.query(
+    Query counts = c_.query(
+        "SELECT d.id, t.metric, count(*) FROM devices d CROSS JOIN telemetry t "
+        "ON t.device_ref = d.id WHERE t.received_at_ms >= ?1 AND t.received_at_ms < ?2 "
+        "GROUP BY 1, 2 ORDER BY 1, 2");
+    counts.bind(1, hour_ms).bind(2, end_ms);
+    Query fields = c_.query(
         "SELECT d.id, t.metric, j.key, min(j.value), max(j.value), avg(j.value), "
         "sum(j.type = 'real') FROM devices d CROSS JOIN telemetry t ON t.device_ref = d.id, "
         "json_each(CASE WHEN json_valid(t.payload) THEN t.payload ELSE '{}' END) j "
         "WHERE t.received_at_ms >= ?1 AND t.received_at_ms < ?2 "
-        "AND j.type IN ('integer', 'real') GROUP BY 1, 2, 3");
-    q.bind(1, hour_ms).bind(2, end_ms);
-    while (q.step()) {
+        "AND j.type IN ('integer', 'real') GROUP BY 1, 2, 3 ORDER BY 1, 2, 3");
+    fields.bind(1, hour_ms).bind(2, end_ms);
+    bool field_row = fields.step();
+    while (counts.step()) {
+      Agg agg{counts.integer(0), counts.text(1), counts.integer(2), {}};
       Json f = Json::object();
-      if (q.integer(6) == 0) {  // integers only: keep them integers
-        f["min"] = q.integer(3);
-        f["max"] = q.integer(4);
-      } else {
-        f["min"] = q.real(3);
-        f["max"] = q.real(4);
+      // A pair ordered before this one has no count row: cannot happen (the
+      // same rows feed both), skipped all the same.
+      while (field_row && (fields.integer(0) < agg.device_ref ||
+                           (fields.integer(0) == agg.device_ref && fields.text(1) < agg.metric))) {
+        field_row = fields.step();
       }
-      f["avg"] = q.real(5);
-      aggs[{q.integer(0), q.text(1)}].fields[q.text(2)] = std::move(f);
+      for (; field_row && fields.integer(0) == agg.device_ref && fields.text(1) == agg.metric;
+           field_row = fields.step()) {
+        Json& v = f[fields.text(2)];
+        if (fields.integer(6) == 0) {  // integers only: keep them integers
+          v["min"] = fields.integer(3);
+          v["max"] = fields.integer(4);
+        } else {
+          v["min"] = fields.real(3);
+          v["max"] = fields.real(4);
+        }
+        v["avg"] = fields.real(5);
+      }
+      agg.fields = f.dump();
+      aggs.push_back(std::move(agg));
     }
   }
   const std::int64_t hour_s = hour_ms / 1000;
   Transaction tx(c_);
   c_.query("DELETE FROM telemetry_hourly WHERE hour = ?1").bind(1, hour_s).run();
-  for (const auto& [key, agg] : aggs) {
+  for (const Agg& agg : aggs) {
     c_.query(
           "INSERT INTO telemetry_hourly (device_ref, metric, hour, count, fields) "
           "VALUES (?1, ?2, ?3, ?4, ?5)")
-        .bind(1, key.first)
-        .bind(2, key.second)
+        .bind(1, agg.device_ref)
+        .bind(2, agg.metric)
         .bind(3, hour_s)
         .bind(4, agg.count)
-        .bind(5, agg.fields.dump())
+        .bind(5, agg.fields)
         .run();
   }
   const std::int64_t through = std::max(end_ms, aggregated_through_ms().value_or(0));

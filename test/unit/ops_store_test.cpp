@@ -119,6 +119,41 @@ TEST_CASE("ops store: an hour aggregated per device and metric, numeric top-leve
   CHECK(s.ops().aggregated_through_ms() == h + kOpsHourMs);
 }
 
+TEST_CASE("ops store: each device and metric gets its own fields, whichever have numbers",
+          "[ops]") {
+  TestDb db;
+  Database& s = *db.admin;
+  auto a = add_device(s, "dev-a");
+  auto b = add_device(s, "dev-b");
+  auto c = add_device(s, "dev-c");
+  const std::int64_t h = at("2026-03-10T10:00:00Z");
+  WriteBatch batch;
+  // Written out of order; metrics without numbers between those with.
+  batch.telemetry.push_back({c, "zeta", h + 9, R"({"v":3})"});
+  batch.telemetry.push_back({b, "env", h + 8, R"({"t":7,"a":1})"});
+  batch.telemetry.push_back({a, "zeta", h + 7, R"({"v":1.5})"});
+  batch.telemetry.push_back({a, "mid", h + 6, R"({"s":"text"})"});
+  batch.telemetry.push_back({a, "alpha", h + 5, R"(not json)"});
+  batch.telemetry.push_back({b, "env", h + 4, R"({"t":9})"});
+  batch.telemetry.push_back({c, "alpha", h + 3, R"({"w":-1})"});
+  s.ingest().write_batch(batch);
+
+  s.ops().aggregate_hour(h);
+  std::map<std::pair<std::string, std::string>, std::pair<std::int64_t, nlohmann::json>> got;
+  for (const auto& r : s.ops().hourly(HourlyQuery{}))
+    got[{r.device_id, r.metric}] = {r.count, nlohmann::json::parse(r.fields)};
+  using nlohmann::json;
+  REQUIRE(got.size() == 6);
+  CHECK(got[{"dev-a", "alpha"}] == std::make_pair(std::int64_t{1}, json::object()));
+  CHECK(got[{"dev-a", "mid"}] == std::make_pair(std::int64_t{1}, json::object()));
+  CHECK(got[{"dev-a", "zeta"}].second == json::parse(R"({"v":{"min":1.5,"max":1.5,"avg":1.5}})"));
+  CHECK(got[{"dev-b", "env"}].first == 2);
+  CHECK(got[{"dev-b", "env"}].second ==
+        json::parse(R"({"a":{"min":1,"max":1,"avg":1.0},"t":{"min":7,"max":9,"avg":8.0}})"));
+  CHECK(got[{"dev-c", "alpha"}].second == json::parse(R"({"w":{"min":-1,"max":-1,"avg":-1.0}})"));
+  CHECK(got[{"dev-c", "zeta"}].second == json::parse(R"({"v":{"min":3,"max":3,"avg":3.0}})"));
+}
+
 TEST_CASE(
     "ops store: aggregation catches up on every missed hour, once, and keeps aggregates as long as "
     "the archive",
