@@ -132,6 +132,9 @@ class Connection {
   // longer the one at its path.
   void require_same_file() const;
   const std::string& path() const { return path_; }
+  // How long a statement waits for a lock before SQLITE_BUSY.
+  int busy_timeout_ms() const { return busy_timeout_ms_; }
+  void set_busy_timeout_ms(int ms) { busy_timeout_ms_ = ms; }
 
  private:
   static int on_busy(void* self, int tries);

@@ -184,7 +184,7 @@ class Ops final : public OpsStore {
   std::optional<Heartbeat> heartbeat() override;
   void record_job(const std::string& job, const std::string& error, std::int64_t now_ms) override;
   std::optional<std::string> job_error(const std::string& job) override;
-  void checkpoint() override;
+  void checkpoint(std::int64_t bound_pages) override;
   void copy_to(const std::string& dest_path, const CopyPacing& pacing) override;
   std::size_t sweep_deleted_devices() override;
 

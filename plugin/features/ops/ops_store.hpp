@@ -113,7 +113,13 @@ class OpsStore {
   // readers allow, without waiting for or blocking the writer (SQLite: a
   // PASSIVE checkpoint). The broker's ingest writer never checkpoints inside
   // its own commits; this, run every second off its thread, does it instead.
-  virtual void checkpoint() = 0;
+  // A writer that never pauses keeps the log from starting over (it appends
+  // while the copy runs), so once the log holds more than `bound_pages` and
+  // the copy left less than a quarter of that, the rest is copied holding
+  // the write lock for a moment (RESTART, giving up after 50 ms), and the
+  // writer's next commit starts the log from its beginning.
+  static constexpr std::int64_t kWalBoundPages = 16384;  // 64 MiB of 4 KiB pages
+  virtual void checkpoint(std::int64_t bound_pages = kWalBoundPages) = 0;
 
   // -------- copies
   // A consistent online copy of the whole database into `dest_path` (a new
