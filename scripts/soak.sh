@@ -171,7 +171,7 @@ sign_in
 # Memory and load every 10 s: the broker's (whichever runs), the fleet's,
 # the kernel's slab and socket memory, and the heap the broker's database
 # engine holds (rs1_database_memory_bytes: page caches, statements).
-echo "unix_s,broker_pid,vmrss_kb,rss_anon_kb,rss_file_kb,vmhwm_kb,sim_rss_kb,slab_kb,sunreclaim_kb,tcp_mem_pages,load1,db_engine_kb" > "$dir/memory.csv"
+echo "unix_s,broker_pid,vmrss_kb,rss_anon_kb,rss_file_kb,vmhwm_kb,sim_rss_kb,slab_kb,sunreclaim_kb,tcp_mem_pages,load1,db_engine_kb,broker_threads" > "$dir/memory.csv"
 (
   while :; do
     bp=$(cat "$dir/broker.pid" 2>/dev/null || true)
@@ -180,7 +180,7 @@ echo "unix_s,broker_pid,vmrss_kb,rss_anon_kb,rss_file_kb,vmhwm_kb,sim_rss_kb,sla
     tcp=$(awk '$1=="TCP:" {for (i=2;i<NF;i++) if ($i=="mem") print $(i+1)}' /proc/net/sockstat)
     engine=$(curl -s --max-time 2 "http://127.0.0.1:$http_port/metrics" 2>/dev/null |
       awk '$1 == "rs1_database_memory_bytes" {printf "%d", $2 / 1024}' || true)
-    echo "$(date +%s),${bp:-},$( [ -n "$bp" ] && st VmRSS "$bp"),$( [ -n "$bp" ] && st RssAnon "$bp"),$( [ -n "$bp" ] && st RssFile "$bp"),$( [ -n "$bp" ] && st VmHWM "$bp"),$( [ -n "$sp" ] && st VmRSS "$sp"),$(read_meminfo Slab),$(read_meminfo SUnreclaim),$tcp,$(cut -d' ' -f1 /proc/loadavg),$engine" >> "$dir/memory.csv"
+    echo "$(date +%s),${bp:-},$( [ -n "$bp" ] && st VmRSS "$bp"),$( [ -n "$bp" ] && st RssAnon "$bp"),$( [ -n "$bp" ] && st RssFile "$bp"),$( [ -n "$bp" ] && st VmHWM "$bp"),$( [ -n "$sp" ] && st VmRSS "$sp"),$(read_meminfo Slab),$(read_meminfo SUnreclaim),$tcp,$(cut -d' ' -f1 /proc/loadavg),$engine,$( [ -n "$bp" ] && st Threads "$bp")" >> "$dir/memory.csv"
     sleep 10
   done
 ) &
@@ -288,6 +288,7 @@ warmup_s=$((restart_at_s / 3)); [ "$warmup_s" -gt 180 ] && warmup_s=180
 # The restart at the midpoint.
 at "$restart_at_s"
 cat "/proc/$broker_pid/smaps_rollup" > "$dir/smaps-before-restart.txt" 2>/dev/null || true
+cat "/proc/$broker_pid/smaps" > "$dir/smaps-full-before-restart.txt" 2>/dev/null || true
 curl -s "http://127.0.0.1:$http_port/metrics" > "$dir/metrics-before-restart.txt" || true
 stop_ms=$(now_ms)
 broker1_pid=$broker_pid
@@ -336,6 +337,7 @@ fleet_end_s=$(date +%s)
 rm -f "$dir/sim.pid"
 kill "$api_loop" 2>/dev/null || true
 cat "/proc/$broker_pid/smaps_rollup" > "$dir/smaps-end.txt" 2>/dev/null || true
+cat "/proc/$broker_pid/smaps" > "$dir/smaps-full-end.txt" 2>/dev/null || true
 curl -s "http://127.0.0.1:$http_port/metrics" > "$dir/metrics-end.txt" || true
 rollout1=$(curl -s "${auth[@]}" "$api/rollouts/$r1" | jq -c .counts)
 rollout2=$(curl -s "${auth[@]}" "$api/rollouts/$r2" | jq -c .counts)
@@ -409,6 +411,14 @@ mem_phase() {  # pid, from_s -> "rss_warm rss_end anon_warm anon_end samples rss
 fleet_start_s=$((fleet_start_ms / 1000))
 read -r m1_warm m1_end m1a_warm m1a_end m1_n m1_peak m1e_warm m1e_end m1e_peak m1o_warm m1o_end < <(mem_phase "$broker1_pid" $((fleet_start_s + warmup_s)))
 read -r m2_warm m2_end m2a_warm m2a_end m2_n m2_peak m2e_warm m2e_end m2e_peak m2o_warm m2o_end < <(mem_phase "$broker2_pid" $((fleet_start_s + restart2_s + warmup_s)))
+threads_phase() {  # pid, from_s -> "threads at the warm-up -> at the end (peak)"
+  awk -F, -v pid="$1" -v from="$2" -v until="$fleet_end_s" 'NR > 1 && $2 == pid && $13 != "" && $1 <= until {
+      if ($1 >= from && w == "") w = $13
+      if (w != "") {e = $13; if ($13 > p) p = $13}
+    } END {printf "%s -> %s (peak %s)", w, e, p}' "$dir/memory.csv"
+}
+t1_phase=$(threads_phase "$broker1_pid" $((fleet_start_s + warmup_s)))
+t2_phase=$(threads_phase "$broker2_pid" $((fleet_start_s + restart2_s + warmup_s)))
 pct() { awk -v a="$1" -v b="$2" 'BEGIN{ if (a > 0) printf "%+.1f", (b - a) * 100 / a; else print "n/a"}'; }
 mib() { awk -v k="$1" 'BEGIN{printf "%.1f", k / 1024}'; }
 sim_rss=$(awk -F, 'NR > 1 && $7 != "" {if (f == "") f = $7; l = $7} END {printf "%.1f -> %.1f MiB", f / 1024, l / 1024}' "$dir/memory.csv")
@@ -471,6 +481,7 @@ report=$root/build/soak-report.md
   echo "## Fleet"
   echo
   echo "- All $devices online $( [ -n "$connected_s" ] && echo "$connected_s s after the fleet started" || echo "never within 120 s" ). Logins $(f logins), refused $(f logins_refused) (the revoked devices retrying), connect failures $(f connect_failures), connections lost $(f connections_lost) (the restart), downlinks $(f downlinks_received), configs applied $(f configs_applied), diag answered $(f diag_answered), OTA $(f ota_succeeded) succeeded and $(f ota_failed) failed."
+  echo "- Broker threads from the warm-up to the end: first broker $t1_phase, second $t2_phase."
   echo "- Rollout $r1 (2.0.0, ${#ota1[@]} devices, before the restart): $rollout1. Rollout $r2 (2.1.0, ${#ota2[@]} devices, after it): $rollout2."
   echo "- Zones: $zones_applied of $(( ${#zones1[@]} + ${#zones2[@]} )) pushed devices applied."
   echo "- Device API: $api_total requests, $api_ok 2xx ($api_codes), $api_bad_outside not 2xx outside the restart window; p99 $api_p99 ms."
@@ -488,7 +499,7 @@ report=$root/build/soak-report.md
   echo "|---|---|---|"
   printf '%s\n' "${events[@]}"
   echo
-  echo "Samples: $dir (memory.csv every 10 s, probe.csv, acked.csv, api.log, online-after-restart.csv, fleet.log, mosquitto.log)."
+  echo "Samples: $dir (memory.csv every 10 s, smaps-full-*.txt, probe.csv, acked.csv, api.log, online-after-restart.csv, fleet.log, mosquitto.log)."
 } > "$report"
 cat "$report"
 [ "$ok_rows$ok_latency$ok_online$ok_mem$ok_mem1$ok_stop" = 111111 ]
