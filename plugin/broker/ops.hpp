@@ -1,11 +1,13 @@
 // The operations glue (SPEC §9): at start, the database check (quick_check)
 // and its identity (device and inode of db_path); then three scheduler
-// threads with a connection each (the third runs the periodic quick_check): a light one for the heartbeat and the identity
-// watch every 5 s, the WAL checkpoint every second (the ingest writer
-// never checkpoints inside its commits) and the light jobs other modules
-// add (add_light_job: the signing key watch every 2 s), a heavy one for
-// aggregation, the archive, backups and retention (store/ops_jobs.hpp), so
-// a long backup never delays the heartbeat. Neither touches the broker thread.
+// threads with a connection each: a light one for the heartbeat and the
+// identity watch every 5 s, the WAL checkpoint every second (the ingest
+// writer never checkpoints inside its commits), free heap given back every
+// 30 s and the light jobs other modules add (add_light_job: the signing key
+// watch every 2 s); a heavy one for aggregation, the archive, backups and
+// retention (store/ops_jobs.hpp), so a long backup never delays the
+// heartbeat; a third for the periodic quick_check. None touches the broker
+// thread.
 #pragma once
 
 #include <atomic>

@@ -1179,9 +1179,9 @@ class Bench {
 
   BenchReport finish() {
     if (report_.rows_acknowledged != report_.rows_committed) {
-      report_.errors.push_back("rows lost or duplicated: " + std::to_string(report_.rows_acknowledged) +
-                               " acknowledged, " + std::to_string(report_.rows_committed) +
-                               " in the databases");
+      report_.errors.push_back("rows lost or duplicated: " +
+                               std::to_string(report_.rows_acknowledged) + " acknowledged, " +
+                               std::to_string(report_.rows_committed) + " in the databases");
     }
     return report_;
   }

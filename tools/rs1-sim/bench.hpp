@@ -40,7 +40,8 @@ struct BenchOptions {
   int flush_ms = 100;                // the plugin's ingest_flush_ms
   int fleet_devices = 2000;          // (g)
   // (g) readings per device per second: finer near where 2 cores give out
-  std::vector<double> fleet_rates = {5, 10, 20, 25, 30, 32.5, 35, 37.5, 40, 42.5, 45, 50, 55, 60, 70, 80};
+  std::vector<double> fleet_rates = {5,  10,   20, 25,   30, 32.5, 35, 37.5,
+                                     40, 42.5, 45, 50,   55, 60,   70, 80};
   int fleet_step_s = 8;              // (g) seconds measured per step
   std::string ingest_peer;    // (h) rs1-ingest-peer
   std::string dynsec_plugin;  // (h) mosquitto_dynamic_security.so
