@@ -21,8 +21,9 @@
  *
  * Every call goes straight to the kernel (syscall(2)): no dlsym, no malloc,
  * no stdio, no lock that a signal handler could find held, and nothing here
- * can call back into itself. Rules are published with a sequence lock; a
- * reader that races a reload retries on the new rules. Other descriptors
+ * can call back into itself. Rules are published with a sequence lock whose
+ * every access is atomic; a reader that races a reload retries on the new
+ * rules. Other descriptors
  * (sockets, logs, pipes) never match a rule with an absolute prefix.
  */
 #undef _FORTIFY_SOURCE
@@ -160,10 +161,36 @@ static void publish(const char* text, long n) {
       start = i + 1;
     }
   }
-  __atomic_add_fetch(&sequence, 1, __ATOMIC_ACQ_REL); /* odd: changing */
-  memcpy(&rules, &fresh, sizeof rules);
+  /* A sequence lock in which every access to the shared rules is atomic:
+   * a reader that overlaps this sees a torn copy only in values it then
+   * throws away, and no access is a data race. */
+  __atomic_add_fetch(&sequence, 1, __ATOMIC_RELAXED); /* odd: changing */
+  __atomic_thread_fence(__ATOMIC_RELEASE);
+  for (int k = 0; k < fresh.count; ++k) {
+    struct fault_rule* to = &rules.rule[k];
+    const struct fault_rule* from = &fresh.rule[k];
+    __atomic_store_n(&to->op, from->op, __ATOMIC_RELAXED);
+    __atomic_store_n(&to->err, from->err, __ATOMIC_RELAXED);
+    __atomic_store_n(&to->after, from->after, __ATOMIC_RELAXED);
+    __atomic_store_n(&to->prefix_len, from->prefix_len, __ATOMIC_RELAXED);
+    for (size_t i = 0; i < from->prefix_len; ++i)
+      __atomic_store_n(&to->prefix[i], from->prefix[i], __ATOMIC_RELAXED);
+  }
+  __atomic_store_n(&rules.count, fresh.count, __ATOMIC_RELAXED);
   for (int k = 0; k < FAULT_RULES; ++k) __atomic_store_n(&passed[k], 0, __ATOMIC_RELAXED);
-  __atomic_add_fetch(&sequence, 1, __ATOMIC_ACQ_REL); /* even: stable */
+  __atomic_add_fetch(&sequence, 1, __ATOMIC_RELEASE); /* even: stable */
+}
+
+/* Whether the published rule `r` is for `op` on a path that `path` starts
+ * with; atomic loads only (see publish). */
+static int rule_matches(const struct fault_rule* r, int op, const char* path) {
+  if (__atomic_load_n(&r->op, __ATOMIC_RELAXED) != op) return 0;
+  size_t n = __atomic_load_n(&r->prefix_len, __ATOMIC_RELAXED);
+  if (n >= FAULT_PREFIX) return 0; /* torn: the sequence check rejects it */
+  for (size_t i = 0; i < n; ++i) {
+    if (path[i] != __atomic_load_n(&r->prefix[i], __ATOMIC_RELAXED)) return 0;
+  }
+  return 1;
 }
 
 /* Reads the control file again when it changed; one thread at a time, the
@@ -216,18 +243,20 @@ static int fault_for(int op, const char* path, long long amount) {
       continue;
     }
     int err = 0;
-    int count = rules.count;
+    int count = __atomic_load_n(&rules.count, __ATOMIC_RELAXED);
     for (int k = 0; k < count && k < FAULT_RULES; ++k) {
       const struct fault_rule* r = &rules.rule[k];
-      if (r->op != op || !starts_with(path, r->prefix, r->prefix_len)) continue;
-      if (r->after > 0) {
+      if (!rule_matches(r, op, path)) continue;
+      long long after = __atomic_load_n(&r->after, __ATOMIC_RELAXED);
+      if (after > 0) {
         long long was = __atomic_fetch_add(&passed[k], amount, __ATOMIC_RELAXED);
-        if (was + amount <= r->after) continue;
+        if (was + amount <= after) continue;
       }
-      err = r->err;
+      err = __atomic_load_n(&r->err, __ATOMIC_RELAXED);
       break;
     }
-    if (__atomic_load_n(&sequence, __ATOMIC_ACQUIRE) == before) return err;
+    __atomic_thread_fence(__ATOMIC_ACQUIRE);
+    if (__atomic_load_n(&sequence, __ATOMIC_RELAXED) == before) return err;
   }
   return 0;
 }
