@@ -68,7 +68,7 @@ pids=()
 cleanup() {
   local p
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  [ -f "$dir/broker.pid" ] && kill "$(cat "$dir/broker.pid")" 2>/dev/null || true
+  if [ -f "$dir/broker.pid" ]; then kill "$(cat "$dir/broker.pid")" 2>/dev/null || true; fi
   wait 2>/dev/null || true
 }
 trap cleanup EXIT
@@ -194,7 +194,7 @@ fleet_start_ms=$(now_ms)
   --acked-out "$dir/acked.csv" --probe-db "$db" --probe-out "$dir/probe.csv" --json \
   > "$dir/fleet.json" 2> "$dir/fleet.log" &
 sim_pid=$!
-pids+=($sim_pid)
+pids+=("$sim_pid")
 echo "$sim_pid" > "$dir/sim.pid"
 at() {  # sleeps until second $1 of the run
   local wait_ms=$((fleet_start_ms + $1 * 1000 - $(now_ms)))
@@ -215,7 +215,7 @@ for i in $(seq 1 240); do
 done
 slab_connected_kb=$(read_meminfo Slab)
 sockstat_connected=$(tr '\n' ' ' < /proc/net/sockstat)
-sim_fds=$(ls "/proc/$sim_pid/fd" | wc -l)
+sim_fds=$(find "/proc/$sim_pid/fd" -mindepth 1 -maxdepth 1 | wc -l)
 sim_unix=$(ss -xp 2>/dev/null | grep -c "pid=$sim_pid," || true)
 log "all online after ${connected_s:-never} s; fleet holds $sim_fds descriptors, $sim_unix unix sockets"
 
@@ -234,7 +234,7 @@ log "all online after ${connected_s:-never} s; fleet holds $sim_fds descriptors,
   done
 ) &
 api_loop=$!
-pids+=($api_loop)
+pids+=("$api_loop")
 
 events=()
 note() { events+=("| $(date -u +%H:%M:%S) | $(( ($(now_ms) - fleet_start_ms) / 1000 )) s | $* |"); log "$*"; }
@@ -247,7 +247,7 @@ rollout_api() {  # version, devices...
 
 # OTA rollout 1 (API) at 20 %.
 at $((duration_s * 20 / 100))
-fw1=$("$ctl" --db "$db" firmware add "$dir/fw-2.0.0.bin" --version 2.0.0 --json | jq -c .)
+"$ctl" --db "$db" firmware add "$dir/fw-2.0.0.bin" --version 2.0.0 --json | jq -e . >/dev/null
 r1=$(rollout_api 2.0.0 "${ota1[@]}" | jq -r .rollout_id)
 note "firmware 2.0.0 added (rs1ctl); rollout $r1 of ${#ota1[@]} devices created (API)"
 
@@ -316,7 +316,7 @@ restart2_s=$(( (started_ms - fleet_start_ms) / 1000 ))
 
 # OTA rollout 2 (rs1ctl) and zone pushes (rs1ctl) at 60 % and 65 %.
 at $((duration_s * 60 / 100))
-fw2=$("$ctl" --db "$db" firmware add "$dir/fw-2.1.0.bin" --version 2.1.0 --json | jq -c .)
+"$ctl" --db "$db" firmware add "$dir/fw-2.1.0.bin" --version 2.1.0 --json | jq -e . >/dev/null
 r2=$("$ctl" --db "$db" rollout create --version 2.1.0 --devices "$(join "${ota2[@]}")" --json | jq -r .rollout_id)
 note "firmware 2.1.0 added; rollout $r2 of ${#ota2[@]} devices created (rs1ctl)"
 at $((duration_s * 65 / 100))
@@ -393,7 +393,7 @@ probe_stats() {  # awk filter on "sent_ms,latency" lines
       print NR, v[i50], v[i99], v[i999], v[NR]}'
 }
 restart_end_ms=${back_online_ms:-$((started_ms + 120000))}
-read -r lat_n lat_p50 lat_p99 lat_p999 lat_max < <(probe_stats '{print}')
+read -r lat_n _ lat_p99 _ lat_max < <(probe_stats '{print}')
 read -r latx_n latx_p50 latx_p99 latx_p999 latx_max < <(probe_stats "\$1 < $((stop_ms - 5000)) || \$1 > $restart_end_ms {print}")
 probe_timeouts=$(grep -c timeout "$dir/probe.csv" || true)
 
