@@ -23,8 +23,8 @@
  * no stdio, no lock that a signal handler could find held, and nothing here
  * can call back into itself. Rules are published with a sequence lock whose
  * every access is atomic; a reader that races a reload retries on the new
- * rules. Other descriptors
- * (sockets, logs, pipes) never match a rule with an absolute prefix.
+ * rules. Other descriptors (sockets, logs, pipes) never match a rule with
+ * an absolute prefix.
  */
 #undef _FORTIFY_SOURCE
 #define _GNU_SOURCE
@@ -188,7 +188,8 @@ static int rule_matches(const struct fault_rule* r, int op, const char* path) {
   size_t n = __atomic_load_n(&r->prefix_len, __ATOMIC_RELAXED);
   if (n >= FAULT_PREFIX) return 0; /* torn: the sequence check rejects it */
   for (size_t i = 0; i < n; ++i) {
-    if (path[i] != __atomic_load_n(&r->prefix[i], __ATOMIC_RELAXED)) return 0;
+    /* A path shorter than the prefix ends here: never read past its end. */
+    if (path[i] == '\0' || path[i] != __atomic_load_n(&r->prefix[i], __ATOMIC_RELAXED)) return 0;
   }
   return 1;
 }
