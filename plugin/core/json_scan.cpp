@@ -1,6 +1,7 @@
 #include "core/json_scan.hpp"
 
 #include <cstdint>
+#include <cstring>
 
 namespace rs1 {
 namespace {
@@ -157,9 +158,42 @@ class Scanner {
     return true;
   }
 
+  // The high bit of each byte of `w` that is a quote, a backslash, a
+  // control character or not ASCII: the bytes string() looks at one by one.
+  // The lowest bit set is exact (a borrow only follows a true hit), which is
+  // all skip_plain() uses.
+  static std::uint64_t special_bytes(std::uint64_t w) {
+    constexpr std::uint64_t ones = 0x0101010101010101ULL;
+    constexpr std::uint64_t highs = 0x8080808080808080ULL;
+    const std::uint64_t q = w ^ (ones * '"');
+    const std::uint64_t b = w ^ (ones * '\\');
+    const std::uint64_t zero_q = (q - ones) & ~q;
+    const std::uint64_t zero_b = (b - ones) & ~b;
+    const std::uint64_t control = (w - ones * 0x20) & ~w;
+    return (zero_q | zero_b | control | w) & highs;
+  }
+
+  // Moves p_ to the next byte string() must look at, 8 bytes at a time: the
+  // padding and the readings of a telemetry payload are most of its bytes.
+  void skip_plain() {
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    while (end_ - p_ >= 8) {
+      std::uint64_t w;
+      std::memcpy(&w, p_, sizeof w);
+      if (const std::uint64_t special = special_bytes(w)) {
+        p_ += __builtin_ctzll(special) / 8;  // memcpy loads little-endian here
+        return;
+      }
+      p_ += 8;
+    }
+#endif  // elsewhere string() looks at every byte
+  }
+
   bool string() {
     ++p_;  // opening quote
-    while (p_ < end_) {
+    for (;;) {
+      skip_plain();
+      if (p_ == end_) return false;
       auto c = static_cast<std::uint8_t>(*p_);
       if (c == '"') {
         ++p_;
@@ -203,7 +237,6 @@ class Scanner {
       }
       ++p_;
     }
-    return false;
   }
 
   bool digits() {
