@@ -168,15 +168,46 @@ WriteBatch& IngestWriter::back_chunk() {
   return pending_.back().batch;
 }
 
+namespace {
+// Spare batches: enough for the chunks that fill while a commit waits on its
+// fsync (a full batch of 200-byte rows holds 2.6 MiB); beyond 16 MiB in all a
+// batch is freed, so a burst of large payloads does not pin its peak.
+constexpr std::size_t kSpareBytesMax = std::size_t{16} << 20;
+// How many the writer keeps ready, grown to the largest batch it was handed
+// back, so the broker thread does not grow a buffer from nothing (and take
+// its page faults) whenever one more chunk than ever before is waiting.
+constexpr std::size_t kSparesReady = 3;
+}  // namespace
+
 void IngestWriter::recycle(WriteBatch&& batch) {
-  // Enough for the chunks that fill while a commit waits on its fsync (a
-  // full batch of 200-byte rows holds 2.4 MiB); beyond 16 MiB in all a batch
-  // is freed, so a burst of large payloads does not pin its peak.
-  constexpr std::size_t kSpareBytesMax = std::size_t{16} << 20;
   const std::size_t held = batch.telemetry.capacity_bytes();
+  if (held <= kSpareBytesMax / kSparesReady) {
+    spare_rows_ = std::max(spare_rows_, batch.telemetry.row_capacity());
+    spare_text_ = std::max(spare_text_, batch.telemetry.text_capacity());
+  }
   if (held > kSpareBytesMax - std::min(spare_bytes_, kSpareBytesMax)) return;
   spare_bytes_ += held;
   spare_.push_back(std::move(batch));
+}
+
+void IngestWriter::prepare_spares(std::unique_lock<std::mutex>& lock) {
+  // Not while a full chunk waits: committing it comes first.
+  for (std::size_t made = 0; made < kSparesReady && !stopping_ && pending_.size() <= 1 &&
+                             spare_.size() < kSparesReady && spare_rows_ > 0;
+       ++made) {
+    const std::size_t rows = spare_rows_;
+    const std::size_t text = spare_text_;
+    const std::size_t held = TelemetryRows::capacity_bytes_for(rows, text);
+    if (held > kSpareBytesMax / kSparesReady ||
+        held > kSpareBytesMax - std::min(spare_bytes_, kSpareBytesMax)) {
+      return;
+    }
+    lock.unlock();
+    WriteBatch fresh;
+    fresh.telemetry.reserve_touched(rows, text);
+    lock.lock();
+    recycle(std::move(fresh));
+  }
 }
 
 void IngestWriter::wake_if_needed() {
@@ -352,6 +383,7 @@ void IngestWriter::run() {
     batch.clear();
     lock.lock();
     recycle(std::move(batch));
+    prepare_spares(lock);
   }
 }
 

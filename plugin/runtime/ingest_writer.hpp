@@ -107,6 +107,11 @@ class IngestWriter {
   // False while commits are failing or the oldest queued item has waited for
   // more than 10 flush intervals.
   bool keeping_up() const;
+  // Spare batches ready for the chunks to come (tests).
+  std::size_t spares() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return spare_.size();
+  }
   // Wall-clock unix ms of the last successful commit, 0 before the first
   // (the operations heartbeat reports it).
   std::int64_t last_commit_ms() const { return last_commit_ms_.load(std::memory_order_relaxed); }
@@ -155,7 +160,15 @@ class IngestWriter {
   // broker thread allocated is not freed on the writer's.
   std::vector<WriteBatch> spare_;
   std::size_t spare_bytes_ = 0;  // their telemetry buffers' capacity
+  // The largest telemetry buffers of a batch handed back (rows, text bytes):
+  // the size the writer grows a new spare to.
+  std::size_t spare_rows_ = 0;
+  std::size_t spare_text_ = 0;
   void recycle(WriteBatch&& batch);  // with mu_ held
+  // Keeps kSparesReady spares, grown and touched on this thread (outside
+  // the lock) while the writer is not behind. Writer thread, mu_ held on
+  // entry and on return.
+  void prepare_spares(std::unique_lock<std::mutex>& lock);
   std::uint64_t next_seq_ = 0;
   // Where each device's waiting presence is (not yet taken by the writer).
   struct PresenceSlot {

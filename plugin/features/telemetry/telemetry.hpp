@@ -70,6 +70,21 @@ class TelemetryRows {
   std::size_t capacity_bytes() const {
     return entries_.capacity() * sizeof(Entry) + bytes_.capacity();
   }
+  // How many rows, and how much of their text, it holds without growing.
+  std::size_t row_capacity() const { return entries_.capacity(); }
+  std::size_t text_capacity() const { return bytes_.capacity(); }
+  static std::size_t capacity_bytes_for(std::size_t rows, std::size_t text) {
+    return rows * sizeof(Entry) + text;
+  }
+  // Grows an empty container to hold `rows` rows of `text` bytes and writes
+  // every page of both buffers, so the thread that fills it later neither
+  // allocates nor takes a page fault. Still empty afterwards.
+  void reserve_touched(std::size_t rows, std::size_t text) {
+    entries_.resize(rows);
+    entries_.clear();
+    bytes_.resize(text);
+    bytes_.clear();
+  }
 
   class const_iterator {
    public:
