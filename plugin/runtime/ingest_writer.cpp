@@ -170,43 +170,71 @@ WriteBatch& IngestWriter::back_chunk() {
 
 namespace {
 // Spare batches: enough for the chunks that fill while a commit waits on its
-// fsync (a full batch of 200-byte rows holds 2.6 MiB); beyond 16 MiB in all a
-// batch is freed, so a burst of large payloads does not pin its peak.
-constexpr std::size_t kSpareBytesMax = std::size_t{16} << 20;
-// How many the writer keeps ready, grown to the largest batch it was handed
-// back, so the broker thread does not grow a buffer from nothing (and take
-// its page faults) whenever one more chunk than ever before is waiting.
+// fsync or a checkpoint (a full batch of 200-byte rows holds 2.6 MiB, a spare
+// grown for one 3.5 MiB); beyond 32 MiB in all a batch is freed, so a burst
+// of large payloads or an overload does not pin its peak.
+constexpr std::size_t kSpareBytesMax = std::size_t{32} << 20;
+// How many the writer keeps ready, grown (and their pages touched) to half
+// as much again as the largest batch committed, so the broker thread does
+// not grow a buffer (and take its page faults) whenever one more chunk than
+// ever before is waiting, or a batch is larger than any before.
 constexpr std::size_t kSparesReady = 3;
 }  // namespace
 
-void IngestWriter::recycle(WriteBatch&& batch) {
-  const std::size_t held = batch.telemetry.capacity_bytes();
-  if (held <= kSpareBytesMax / kSparesReady) {
-    spare_rows_ = std::max(spare_rows_, batch.telemetry.row_capacity());
-    spare_text_ = std::max(spare_text_, batch.telemetry.text_capacity());
+void IngestWriter::note_batch(std::size_t rows, std::size_t text) {
+  if (TelemetryRows::capacity_bytes_for(rows, text) > kSpareBytesMax / kSparesReady) return;
+  spare_rows_ = std::max(spare_rows_, rows);
+  spare_text_ = std::max(spare_text_, text);
+}
+
+bool IngestWriter::recycle(WriteBatch& batch) {
+  // One that would not hold the largest batch grows again on the broker
+  // thread while a load ramps up: not kept, and prepare_spares() grows one
+  // that does.
+  if (batch.telemetry.row_capacity() < spare_rows_ ||
+      batch.telemetry.text_capacity() < spare_text_) {
+    return false;
   }
-  if (held > kSpareBytesMax - std::min(spare_bytes_, kSpareBytesMax)) return;
+  const std::size_t held = batch.telemetry.capacity_bytes();
+  if (held > kSpareBytesMax - std::min(spare_bytes_, kSpareBytesMax)) return false;
   spare_bytes_ += held;
   spare_.push_back(std::move(batch));
+  return true;
 }
 
 void IngestWriter::prepare_spares(std::unique_lock<std::mutex>& lock) {
-  // Not while a full chunk waits: committing it comes first.
-  for (std::size_t made = 0; made < kSparesReady && !stopping_ && pending_.size() <= 1 &&
+  for (std::size_t made = 0; made < kSparesReady && !stopping_ &&
                              spare_.size() < kSparesReady && spare_rows_ > 0;
        ++made) {
-    const std::size_t rows = spare_rows_;
-    const std::size_t text = spare_text_;
+    // Half as large again as the largest batch committed (rows no more
+    // than a full batch holds), as that fits: batches that grow while a
+    // load ramps up still fit without growing on the broker thread.
+    std::size_t rows = std::max(spare_rows_, std::min(spare_rows_ + spare_rows_ / 2,
+                                                      config_.batch_max));
+    std::size_t text = spare_text_ + spare_text_ / 2;
+    if (TelemetryRows::capacity_bytes_for(rows, text) > kSpareBytesMax / kSparesReady) {
+      rows = spare_rows_;
+      text = spare_text_;
+    }
+    // Not beyond the spares' bound, nor once more chunks wait than that
+    // bound could hold: that is an overload, where the writer's time goes
+    // to commits and a chunk beyond grows on the broker thread.
     const std::size_t held = TelemetryRows::capacity_bytes_for(rows, text);
     if (held > kSpareBytesMax / kSparesReady ||
-        held > kSpareBytesMax - std::min(spare_bytes_, kSpareBytesMax)) {
+        held > kSpareBytesMax - std::min(spare_bytes_, kSpareBytesMax) ||
+        pending_.size() > kSpareBytesMax / held) {
       return;
     }
     lock.unlock();
     WriteBatch fresh;
     fresh.telemetry.reserve_touched(rows, text);
     lock.lock();
-    recycle(std::move(fresh));
+    if (!recycle(fresh)) {
+      lock.unlock();
+      fresh = WriteBatch{};  // freed outside the lock
+      lock.lock();
+      return;
+    }
   }
 }
 
@@ -378,11 +406,18 @@ void IngestWriter::run() {
     }
     oldest_ms_.store(pending_.empty() ? 0 : to_ms(pending_.front().since),
                      std::memory_order_relaxed);
+    const std::size_t rows = batch.telemetry.size();
+    const std::size_t text = batch.telemetry.bytes();
     lock.unlock();
     commit(batch);
     batch.clear();
     lock.lock();
-    recycle(std::move(batch));
+    note_batch(rows, text);
+    if (!recycle(batch)) {
+      lock.unlock();
+      batch = WriteBatch{};  // freed outside the lock
+      lock.lock();
+    }
     prepare_spares(lock);
   }
 }

@@ -160,14 +160,18 @@ class IngestWriter {
   // broker thread allocated is not freed on the writer's.
   std::vector<WriteBatch> spare_;
   std::size_t spare_bytes_ = 0;  // their telemetry buffers' capacity
-  // The largest telemetry buffers of a batch handed back (rows, text bytes):
-  // the size the writer grows a new spare to.
+  // The telemetry of the largest batch committed (rows, text bytes) that a
+  // spare may hold: what a spare must hold, and half as much again is what
+  // the writer grows a new one to.
   std::size_t spare_rows_ = 0;
   std::size_t spare_text_ = 0;
-  void recycle(WriteBatch&& batch);  // with mu_ held
+  void note_batch(std::size_t rows, std::size_t text);  // with mu_ held
+  // Takes the emptied batch as a spare; false when not (it is too small or
+  // the spares are at their bound): the caller frees it outside the lock.
+  bool recycle(WriteBatch& batch);  // with mu_ held
   // Keeps kSparesReady spares, grown and touched on this thread (outside
-  // the lock) while the writer is not behind. Writer thread, mu_ held on
-  // entry and on return.
+  // the lock) unless more chunks wait than the spares could hold. Writer
+  // thread, mu_ held on entry and on return.
   void prepare_spares(std::unique_lock<std::mutex>& lock);
   std::uint64_t next_seq_ = 0;
   // Where each device's waiting presence is (not yet taken by the writer).
