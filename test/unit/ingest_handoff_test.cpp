@@ -163,7 +163,8 @@ TEST_CASE("ingest hand-off: the writer keeps spare batches grown, so a burst of 
   IngestMetrics metrics{registry};
   auto connection = open_sqlite(db.path, SqliteTuning::ingest);
   IngestWriter::Config config;
-  config.flush_interval = 5ms;
+  // Long enough that the first batch is taken full, however slow the build.
+  config.flush_interval = 200ms;
   config.batch_max = 1000;
   IngestWriter writer(connection->ingest(), config, metrics, [](LogLevel, const std::string&) {});
 
