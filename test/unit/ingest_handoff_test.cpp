@@ -8,6 +8,7 @@
 #include <catch2/catch.hpp>
 #include <chrono>
 #include <cstdlib>
+#include <memory>
 #include <new>
 #include <string>
 #include <vector>
@@ -94,59 +95,43 @@ TEST_CASE("ingest hand-off: packed rows keep their text and their capacity") {
   CHECK(rows[499].payload == long_payload);
 }
 
-TEST_CASE("ingest hand-off: adding rows allocates nothing per row once the writer's batches are warm") {
+namespace {
+// One device and a writer on its own database, fed the reading a device
+// sends: 200 bytes, as the MESSAGE handler sees it (views into the message
+// mosquitto holds). add() asserts nothing: Catch allocates for each check.
+struct HandoffRig {
+  explicit HandoffRig(std::chrono::milliseconds flush_interval) {
+    db.admin->devices().add_one("dev-a", std::nullopt, "h", 1);
+    ref = db.admin->devices().find_credentials("dev-a")->ref;
+    config.flush_interval = flush_interval;
+    config.batch_max = 1000;
+    writer = std::make_unique<IngestWriter>(connection->ingest(), config, metrics,
+                                            [](LogLevel, const std::string&) {});
+  }
+  void add(std::size_t rows) {
+    for (std::size_t k = 0; k < rows; ++k) {
+      if (!writer->add(TelemetryRowView{ref, metric, ++at_ms, payload})) ++refused;
+    }
+  }
+  // Every row added so far is committed, within 10 s.
+  bool all_committed() {
+    return eventually(
+        [&] { return metrics.rows_written.load() == static_cast<std::uint64_t>(at_ms); }, 10s);
+  }
+
   TestDb db;
-  db.admin->devices().add_one("dev-a", std::nullopt, "h", 1);
-  const std::int64_t ref = db.admin->devices().find_credentials("dev-a")->ref;
+  std::int64_t ref = 0;
   MetricRegistry registry;
   IngestMetrics metrics{registry};
-  auto connection = open_sqlite(db.path, SqliteTuning::ingest);
+  std::unique_ptr<Database> connection = open_sqlite(db.path, SqliteTuning::ingest);
   IngestWriter::Config config;
-  config.flush_interval = 5ms;
-  config.batch_max = 1000;
-  IngestWriter writer(connection->ingest(), config, metrics, [](LogLevel, const std::string&) {});
-
-  // A device's 200-byte reading, as the MESSAGE handler sees it: views into
-  // the message mosquitto holds.
+  std::unique_ptr<IngestWriter> writer;
   const std::string payload = R"({"t":21.5,"pad":")" + std::string(181, 'x') + "\"}";
-  REQUIRE(payload.size() == 200);
   const std::string metric = "env";
   std::int64_t at_ms = 0;
-  // One batch at a time, waiting for its commit, the way a steady stream
-  // within the writer's rate arrives.
-  // (No assertion inside: Catch allocates for each one.)
   std::size_t refused = 0;
-  auto one_batch = [&] {
-    for (std::size_t k = 0; k < config.batch_max; ++k) {
-      if (!writer.add(TelemetryRowView{ref, metric, ++at_ms, payload})) ++refused;
-    }
-  };
-  auto committed = [&](std::int64_t n) {
-    return eventually([&] { return metrics.rows_written.load() == static_cast<std::uint64_t>(n); },
-                      10s);
-  };
-  // Warm-up: the writer's two spare batches grow to a full batch each.
-  for (int b = 0; b < 3; ++b) {
-    one_batch();
-    REQUIRE(committed(at_ms));
-  }
-  std::size_t during = 0;
-  for (int b = 0; b < 10; ++b) {
-    during += allocations_in(one_batch);
-    REQUIRE(committed(at_ms));
-  }
-  // 10,000 rows: a few allocations for the queue's own bookkeeping (a new
-  // block of chunk headers now and then), none per row. Before the packed
-  // hand-off each row cost a payload string: 10,000 at least.
-  INFO("allocations while adding 10,000 rows: " << during);
-  CHECK(during <= 10);
-  CHECK(refused == 0);
-  writer.stop();
-  CHECK(RawDb(db.path).scalar("SELECT count(*) FROM telemetry") == at_ms);
-  CHECK(RawDb(db.path).scalar("SELECT count(DISTINCT payload) FROM telemetry") == 1);
-}
+};
 
-namespace {
 // Minor page faults of the calling thread so far.
 long thread_page_faults() {
   rusage usage{};
@@ -155,46 +140,53 @@ long thread_page_faults() {
 }
 }  // namespace
 
-TEST_CASE("ingest hand-off: the writer keeps spare batches grown, so a burst of chunks grows nothing on the adding thread") {
-  TestDb db;
-  db.admin->devices().add_one("dev-a", std::nullopt, "h", 1);
-  const std::int64_t ref = db.admin->devices().find_credentials("dev-a")->ref;
-  MetricRegistry registry;
-  IngestMetrics metrics{registry};
-  auto connection = open_sqlite(db.path, SqliteTuning::ingest);
-  IngestWriter::Config config;
-  // Long enough that the first batch is taken full, however slow the build.
-  config.flush_interval = 200ms;
-  config.batch_max = 1000;
-  IngestWriter writer(connection->ingest(), config, metrics, [](LogLevel, const std::string&) {});
+TEST_CASE("ingest hand-off: adding rows allocates nothing per row once the writer's batches are warm") {
+  HandoffRig rig(5ms);
+  REQUIRE(rig.payload.size() == 200);
+  // One batch at a time, waiting for its commit, the way a steady stream
+  // within the writer's rate arrives.
+  auto one_batch = [&] { rig.add(rig.config.batch_max); };
+  // Warm-up: the writer's spare batches grow to a full batch each.
+  for (int b = 0; b < 3; ++b) {
+    one_batch();
+    REQUIRE(rig.all_committed());
+  }
+  std::size_t during = 0;
+  for (int b = 0; b < 10; ++b) {
+    during += allocations_in(one_batch);
+    REQUIRE(rig.all_committed());
+  }
+  // 10,000 rows: a few allocations for the queue's own bookkeeping (a new
+  // block of chunk headers now and then), none per row. Before the packed
+  // hand-off each row cost a payload string: 10,000 at least.
+  INFO("allocations while adding 10,000 rows: " << during);
+  CHECK(during <= 10);
+  CHECK(rig.refused == 0);
+  rig.writer->stop();
+  CHECK(RawDb(rig.db.path).scalar("SELECT count(*) FROM telemetry") == rig.at_ms);
+  CHECK(RawDb(rig.db.path).scalar("SELECT count(DISTINCT payload) FROM telemetry") == 1);
+}
 
-  const std::string payload = R"({"t":21.5,"pad":")" + std::string(181, 'x') + "\"}";
-  REQUIRE(payload.size() == 200);
-  const std::string metric = "env";
-  std::int64_t at_ms = 0;
-  std::size_t refused = 0;
-  auto rows = [&](std::size_t n) {
-    for (std::size_t k = 0; k < n; ++k) {
-      if (!writer.add(TelemetryRowView{ref, metric, ++at_ms, payload})) ++refused;
-    }
-  };
+TEST_CASE("ingest hand-off: the writer keeps spare batches grown, so a burst of chunks grows nothing on the adding thread") {
+  // Long enough that the first batch is taken full, however slow the build.
+  HandoffRig rig(200ms);
   // One full batch committed: the writer has seen how large a batch grows,
   // and grows its spares to that on its own thread.
-  rows(config.batch_max);
-  REQUIRE(eventually([&] { return metrics.rows_written.load() == 1000; }, 10s));
-  REQUIRE(eventually([&] { return writer.spares() >= 3; }, 10s));
+  rig.add(rig.config.batch_max);
+  REQUIRE(rig.all_committed());
+  REQUIRE(eventually([&] { return rig.writer->spares() >= 3; }, 10s));
 
   // Three chunks at once, faster than the writer commits them (a flood, or
   // the writer waiting on its fsync). Without spares grown ahead, the second
   // and third would each grow two buffers from nothing on this thread (46
   // allocations and 127 page faults, measured with the spares not grown).
   const long faults_before = thread_page_faults();
-  const std::size_t during = allocations_in([&] { rows(3 * config.batch_max); });
+  const std::size_t during = allocations_in([&] { rig.add(3 * rig.config.batch_max); });
   const long faults = thread_page_faults() - faults_before;
   INFO("allocations " << during << ", page faults " << faults << " while adding 3,000 rows");
   CHECK(during <= 4);
   CHECK(faults <= 10);
-  CHECK(refused == 0);
-  writer.stop();
-  CHECK(RawDb(db.path).scalar("SELECT count(*) FROM telemetry") == at_ms);
+  CHECK(rig.refused == 0);
+  rig.writer->stop();
+  CHECK(RawDb(rig.db.path).scalar("SELECT count(*) FROM telemetry") == rig.at_ms);
 }
