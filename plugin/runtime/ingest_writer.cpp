@@ -187,19 +187,23 @@ void IngestWriter::note_batch(std::size_t rows, std::size_t text) {
   spare_text_ = std::max(spare_text_, text);
 }
 
-bool IngestWriter::recycle(WriteBatch& batch) {
+void IngestWriter::recycle(WriteBatch&& batch, std::unique_lock<std::mutex>& lock) {
   // One that would not hold the largest batch grows again on the broker
   // thread while a load ramps up: not kept, and prepare_spares() grows one
   // that does.
-  if (batch.telemetry.row_capacity() < spare_rows_ ||
-      batch.telemetry.text_capacity() < spare_text_) {
-    return false;
-  }
   const std::size_t held = batch.telemetry.capacity_bytes();
-  if (held > kSpareBytesMax - std::min(spare_bytes_, kSpareBytesMax)) return false;
-  spare_bytes_ += held;
-  spare_.push_back(std::move(batch));
-  return true;
+  if (batch.telemetry.row_capacity() >= spare_rows_ &&
+      batch.telemetry.text_capacity() >= spare_text_ &&
+      held <= kSpareBytesMax - std::min(spare_bytes_, kSpareBytesMax)) {
+    spare_bytes_ += held;
+    spare_.push_back(std::move(batch));
+    return;
+  }
+  lock.unlock();
+  {
+    WriteBatch dropped = std::move(batch);  // freed here, outside the lock
+  }
+  lock.lock();
 }
 
 void IngestWriter::prepare_spares(std::unique_lock<std::mutex>& lock) {
@@ -229,20 +233,15 @@ void IngestWriter::prepare_spares(std::unique_lock<std::mutex>& lock) {
     WriteBatch fresh;
     fresh.telemetry.reserve_touched(rows, text);
     lock.lock();
-    if (!recycle(fresh)) {
-      lock.unlock();
-      fresh = WriteBatch{};  // freed outside the lock
-      lock.lock();
-      return;
-    }
+    recycle(std::move(fresh), lock);
   }
 }
 
 void IngestWriter::wake_if_needed() {
   // The writer sleeps until the first item arrives, then until the flush
   // deadline or a full batch: only those two moments need a wake-up.
-  const WriteBatch& back = pending_.back().batch;
-  if ((pending_.size() == 1 && back.size() == 1) || back.size() == config_.batch_max) {
+  const std::size_t n = pending_.back().batch.size();
+  if ((pending_.size() == 1 && n == 1) || n == config_.batch_max) {
     cv_.notify_one();
   }
 }
@@ -413,11 +412,7 @@ void IngestWriter::run() {
     batch.clear();
     lock.lock();
     note_batch(rows, text);
-    if (!recycle(batch)) {
-      lock.unlock();
-      batch = WriteBatch{};  // freed outside the lock
-      lock.lock();
-    }
+    recycle(std::move(batch), lock);
     prepare_spares(lock);
   }
 }

@@ -166,9 +166,10 @@ class IngestWriter {
   std::size_t spare_rows_ = 0;
   std::size_t spare_text_ = 0;
   void note_batch(std::size_t rows, std::size_t text);  // with mu_ held
-  // Takes the emptied batch as a spare; false when not (it is too small or
-  // the spares are at their bound): the caller frees it outside the lock.
-  bool recycle(WriteBatch& batch);  // with mu_ held
+  // Takes the emptied batch as a spare, or, when it is too small or the
+  // spares are at their bound, frees it with the lock released. mu_ held on
+  // entry and on return.
+  void recycle(WriteBatch&& batch, std::unique_lock<std::mutex>& lock);
   // Keeps kSparesReady spares, grown and touched on this thread (outside
   // the lock) unless more chunks wait than the spares could hold. Writer
   // thread, mu_ held on entry and on return.

@@ -68,7 +68,7 @@ class TelemetryRows {
   }
   // The memory held, used or not.
   std::size_t capacity_bytes() const {
-    return entries_.capacity() * sizeof(Entry) + bytes_.capacity();
+    return capacity_bytes_for(entries_.capacity(), bytes_.capacity());
   }
   // How many rows, and how much of their text, it holds without growing.
   std::size_t row_capacity() const { return entries_.capacity(); }
